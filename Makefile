@@ -1,0 +1,29 @@
+# Everything runs from a local virtualenv built from pyproject.toml.
+VENV ?= .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME := $(CURDIR)/dagster_home
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+MANIFEST := dbt_project/target/manifest.json
+
+.PHONY: install demo test ui benchmark
+install: $(VENV)/.installed $(MANIFEST)
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# dagster-dbt reads the parsed manifest; `dagster dev` re-parses by itself, the CLI does not.
+$(MANIFEST): $(VENV)/.installed $(DBT_SOURCES)
+	$(BIN)/dbt parse --project-dir $(CURDIR)/dbt_project --profiles-dir $(CURDIR)/dbt_project --quiet
+
+demo: install
+	$(BIN)/dagster job execute -m orch_assets.definitions -j workforce_simulation
+	$(BIN)/orch-assets summary
+
+test: install
+	$(BIN)/pytest
+
+ui: install
+	$(BIN)/dagster dev -w workspace.yaml

@@ -1,0 +1,35 @@
+"""The dbt models of the workforce simulation as Dagster assets (one step, all years)."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+from dagster_dbt import dbt_assets
+
+from orch_assets.config import SimulationConfig
+from orch_assets.dbt.translator import ExecutionClassTranslator
+from orch_assets.project import workforce_dbt_project
+from orch_assets.resources import SimulationStore
+from orch_assets.simulation import run_simulation
+
+BASELINE_SIMULATION = "baseline"
+# Pools are per DuckDB file: one writing step per database, across runs (dagster_home/dagster.yaml).
+BASELINE_POOL = f"duckdb/{BASELINE_SIMULATION}"
+
+
+@dbt_assets(
+    manifest=workforce_dbt_project.manifest_path,
+    project=workforce_dbt_project,
+    dagster_dbt_translator=ExecutionClassTranslator(),
+    name="workforce_models",
+    pool=BASELINE_POOL,
+)
+def workforce_models(
+    context: dg.AssetExecutionContext, config: SimulationConfig, simulation_store: SimulationStore
+) -> Iterator[dg.Output | dg.AssetMaterialization]:
+    """Runs every simulation year, strictly in order, in one dbt worker process."""
+    yield from run_simulation(
+        context,
+        config,
+        simulation_store.database_path(BASELINE_SIMULATION),
+        BASELINE_SIMULATION,
+    )

@@ -1,0 +1,157 @@
+"""Run options of the workforce simulation, validated before anything is written.
+
+The same pydantic model validates twice: at launch, through the ``workforce_simulation`` job's
+config mapping (a bad value never creates a run), and at step start for runs launched by
+materializing the assets directly (the UI's Materialize button, ``dagster asset materialize``).
+Scenario parameters default to ``None``: the dbt project's ``vars`` (``dbt_project.yml``) hold the
+defaults, in one place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+from pydantic import Field, field_validator, model_validator
+
+THREADS_MIN, THREADS_MAX = 1, 16
+THREADS_ENV_VAR = "ORCH_THREADS"
+MAX_YEARS = 50
+MAX_EMPLOYEES = 10_000_000
+
+
+def parse_threads(value: Any, field: str = "threads") -> int | str:
+    """Returns an int in 1..16 or ``"auto"``; anything else raises naming ``field`` and the range."""
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return "auto"
+        if text.lstrip("-").isdigit():
+            value = int(text)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if THREADS_MIN <= value <= THREADS_MAX:
+            return value
+    raise ValueError(
+        f"{field} must be an integer from {THREADS_MIN} to {THREADS_MAX} or 'auto', got {value!r}"
+    )
+
+
+def resolve_threads(
+    value: int | str | None, environ: Mapping[str, str], cpu_count: int | None
+) -> tuple[int, str]:
+    """Resolves the dbt thread count and says where it came from.
+
+    Precedence: run config, then the ``ORCH_THREADS`` environment variable, then ``auto``
+    (one thread per CPU, at most 16).
+    """
+    source = "run config"
+    if value is None:
+        if environ.get(THREADS_ENV_VAR, "").strip():
+            value, source = parse_threads(environ[THREADS_ENV_VAR], THREADS_ENV_VAR), THREADS_ENV_VAR
+        else:
+            value, source = "auto", "default"
+    if value == "auto":
+        return max(THREADS_MIN, min(THREADS_MAX, cpu_count or 1)), f"auto ({source}: cpu count)"
+    return int(value), source
+
+
+def _check_range(field: str, value: float | int | None, low: float, high: float) -> None:
+    if value is not None and not (low <= value <= high):
+        raise ValueError(f"{field} must be between {low} and {high}, got {value!r}")
+
+
+class SimulationConfig(dg.Config):
+    """One multi-year workforce simulation. Unset scenario parameters use dbt_project.yml vars."""
+
+    start_year: int = Field(default=2025, description="First simulated year (1900-2200).")
+    end_year: int = Field(
+        default=2029, description=f"Last simulated year: start_year..start_year+{MAX_YEARS - 1}."
+    )
+    from_year: int | None = Field(
+        default=None,
+        description="First year to (re)compute, start_year..end_year; earlier years are read "
+        "from the database. Unset: start_year.",
+    )
+    n_employees: int = Field(
+        default=10_000, description=f"Census size when the census is generated (1-{MAX_EMPLOYEES})."
+    )
+    random_seed: int = Field(default=42, description="Seed of every random draw (0-2147483647).")
+    threads: Any = Field(
+        default=None,
+        description=(
+            f"dbt threads: an integer {THREADS_MIN}-{THREADS_MAX} or 'auto'. Unset: the "
+            f"{THREADS_ENV_VAR} environment variable, else auto. Never more than the adaptive "
+            "executor's live cap."
+        ),
+    )
+    census_file: str | None = Field(
+        default=None, description="CSV census to load instead of generating one."
+    )
+    growth_rate: float | None = Field(default=None, description="Target headcount growth per year.")
+    termination_rates: dict[str, float] | None = Field(
+        default=None, description="Termination rate by tenure band, e.g. {'0-1': 0.2}."
+    )
+    new_hire_termination_rate: float | None = Field(default=None, description="0-1.")
+    promotion_rates: dict[str, float] | None = Field(
+        default=None, description="Promotion rate by level id, e.g. {'1': 0.15}."
+    )
+    promotion_raise_pct: float | None = Field(default=None, description="0-1.")
+    merit_pct: float | None = Field(default=None, description="0-1.")
+    enable_cola: bool | None = Field(default=None, description="Run the COLA event model.")
+    cola_pct: float | None = Field(default=None, description="0-1.")
+
+    @field_validator("threads")
+    @classmethod
+    def _threads_in_range(cls, value: Any) -> int | str | None:
+        return None if value is None else parse_threads(value)
+
+    @model_validator(mode="after")
+    def _values_in_range(self) -> SimulationConfig:
+        _check_range("start_year", self.start_year, 1900, 2200)
+        _check_range("end_year", self.end_year, self.start_year, self.start_year + MAX_YEARS - 1)
+        _check_range("from_year", self.from_year, self.start_year, self.end_year)
+        _check_range("n_employees", self.n_employees, 1, MAX_EMPLOYEES)
+        _check_range("random_seed", self.random_seed, 0, 2**31 - 1)
+        _check_range("growth_rate", self.growth_rate, -0.9, 1.0)
+        for name in ("new_hire_termination_rate", "promotion_raise_pct", "merit_pct", "cola_pct"):
+            _check_range(name, getattr(self, name), 0.0, 1.0)
+        for name in ("termination_rates", "promotion_rates"):
+            for key, rate in (getattr(self, name) or {}).items():
+                _check_range(f"{name}[{key!r}]", rate, 0.0, 1.0)
+        return self
+
+    @property
+    def years(self) -> list[int]:
+        return list(range(self.from_year or self.start_year, self.end_year + 1))
+
+    def dbt_vars(self) -> dict[str, Any]:
+        """The dbt ``--vars`` of this run: set values only, so dbt_project.yml keeps the defaults."""
+        fixed = {
+            "start_year": self.start_year,
+            "n_employees": self.n_employees,
+            "random_seed": self.random_seed,
+        }
+        scenario = {
+            name: getattr(self, name)
+            for name in (
+                "census_file",
+                "growth_rate",
+                "termination_rates",
+                "new_hire_termination_rate",
+                "promotion_rates",
+                "promotion_raise_pct",
+                "merit_pct",
+                "enable_cola",
+                "cola_pct",
+            )
+            if getattr(self, name) is not None
+        }
+        return {**fixed, **scenario}
+
+
+def validate_launch_environment(environ: Mapping[str, str] = os.environ) -> None:
+    """Fails at launch on an invalid ``ORCH_THREADS``, rather than at step start."""
+    if environ.get(THREADS_ENV_VAR, "").strip():
+        parse_threads(environ[THREADS_ENV_VAR], THREADS_ENV_VAR)

@@ -1,0 +1,46 @@
+"""Turns the worker's per-year dbt events into dagster-dbt asset events.
+
+dagster-dbt translates each finished dbt node into an ``Output`` (with its standard metadata).
+A multi-year run builds every model once per year, but an op may yield each output only once:
+earlier years become ``AssetMaterialization`` events and the final year the ``Output``. Each
+event carries ``simulation_year`` so the UI shows one materialization per model per year.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+
+YEAR_METADATA_KEY = "simulation_year"
+
+
+def dbt_node_events(
+    context: dg.AssetExecutionContext,
+    manifest: Mapping[str, Any],
+    translator: DagsterDbtTranslator,
+    raw_event: dict[str, Any],
+    year: int,
+    final_year: bool,
+    extra_metadata: Mapping[dg.AssetKey, Mapping[str, Any]] | None = None,
+) -> Iterator[dg.Output | dg.AssetMaterialization]:
+    """Dagster events for one finished dbt model; tests and failures yield nothing here."""
+    message = DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={})
+    for event in message.to_default_asset_events(
+        manifest=manifest, dagster_dbt_translator=translator, context=context
+    ):
+        if not isinstance(event, dg.Output):
+            continue
+        key = context.assets_def.asset_key_for_output(event.output_name)
+        metadata = {
+            **event.metadata,
+            YEAR_METADATA_KEY: year,
+            **(extra_metadata or {}).get(key, {}),
+        }
+        if final_year:
+            yield dg.Output(value=None, output_name=event.output_name, metadata=metadata)
+        else:
+            yield dg.AssetMaterialization(asset_key=key, metadata=metadata)

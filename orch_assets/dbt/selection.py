@@ -1,0 +1,62 @@
+"""Pure functions that turn run options and the dbt manifest into worker arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orch_assets.dbt.translator import ENABLED_BY_META, execution_class
+
+
+def load_project_vars(project_dir: Path) -> dict[str, Any]:
+    """The ``vars`` defaults of ``dbt_project.yml``."""
+    with open(project_dir / "dbt_project.yml") as f:
+        return dict(yaml.safe_load(f).get("vars") or {})
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return bool(value)
+
+
+def conditional_exclusions(
+    manifest: Mapping[str, Any], dbt_vars: Mapping[str, Any], project_vars: Mapping[str, Any]
+) -> list[str]:
+    """Names of ``conditional`` models whose ``meta.enabled_by`` switch is off for this run."""
+    excluded = []
+    for props in manifest["nodes"].values():
+        if props["resource_type"] != "model" or execution_class(props) != "conditional":
+            continue
+        meta = {**props.get("meta", {}), **props.get("config", {}).get("meta", {})}
+        switch = meta[ENABLED_BY_META]
+        if not _truthy(dbt_vars.get(switch, project_vars.get(switch, False))):
+            excluded.append(props["name"])
+    return sorted(excluded)
+
+
+def subset_selection(
+    manifest: Mapping[str, Any],
+    selected_keys: Iterable[Any],
+    key_for_props: Any,
+) -> list[str]:
+    """dbt ``--select`` names for a subset of assets (``key_for_props`` maps node props to a key)."""
+    wanted = set(selected_keys)
+    return sorted(
+        props["name"]
+        for props in manifest["nodes"].values()
+        if props["resource_type"] in ("model", "seed", "snapshot")
+        and key_for_props(props) in wanted
+    )
+
+
+def classes_by_model(manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Model name -> execution class, for every model; raises on a missing or unknown class."""
+    return {
+        props["name"]: execution_class(props) or ""
+        for props in manifest["nodes"].values()
+        if props["resource_type"] == "model"
+    }

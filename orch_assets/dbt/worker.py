@@ -1,0 +1,152 @@
+"""Child process that runs a multi-year dbt simulation with ONE dbt start-up.
+
+Started by :mod:`orch_assets.dbt.runner` as ``python -m orch_assets.dbt.worker REQUEST_JSON``.
+It imports dbt once, parses the project once (partially, from a copy of the project's
+``partial_parse.msgpack``), then runs ``dbt build --vars {simulation_year: Y, ...}`` in-process
+with that manifest for each year, strictly in order, and stops at the first failed year so that
+no later year is written. Its working directory is the simulation's directory, where the
+profile's relative ``workforce.duckdb`` lives.
+
+Why a child process and not dbt in the run process: dbt keeps global state (flags, adapters) and
+dbt-duckdb keeps the DuckDB file locked until the process ends, so one process per simulation
+gives isolation between simulations that run at the same time, a clean lock release, and a
+process that a timeout can terminate. Why not one ``dbt`` CLI per year: each costs seconds of
+start-up and a re-parse when ``--vars`` change.
+
+Protocol: one JSON object per line on the original stdout (everything dbt prints goes to stderr):
+``ready``, ``year_start``, ``dbt_event`` (the raw dbt structured event of each finished node, as
+``dbt --log-format json`` would print it), ``log``, ``year_summary`` (results of the request's
+``summary_queries``), ``year_end`` and finally ``done``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from collections import Counter
+from typing import IO, Any
+
+RESULT_EVENTS = frozenset({"NodeFinished"})
+LOG_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult"})
+FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+
+
+class Protocol:
+    """Writes protocol lines to a private copy of stdout; fd 1 itself is pointed at stderr."""
+
+    def __init__(self) -> None:
+        self._out: IO[str] = os.fdopen(os.dup(1), "w", buffering=1)
+        os.dup2(2, 1)
+        sys.stdout = sys.stderr
+
+    def send(self, kind: str, **payload: Any) -> None:
+        self._out.write(json.dumps({"type": kind, **payload}, default=str) + "\n")
+
+
+def _parse(runner_class: Any, common_args: list[str], target_path: str, seed: str | None) -> Any:
+    """Parses once; a manifest loaded from manifest.json cannot compile generic tests."""
+    seeded = os.path.join(target_path, "partial_parse.msgpack")
+    if seed and os.path.exists(seed) and (
+        not os.path.exists(seeded) or os.path.getmtime(seed) > os.path.getmtime(seeded)
+    ):
+        shutil.copy2(seed, seeded)
+    result = runner_class().invoke(["parse", *common_args])
+    if not result.success:
+        raise RuntimeError(f"dbt parse failed: {result.exception}")
+    return result.result
+
+
+def _run_summary_queries(database_path: str, queries: dict[str, str], year: int) -> dict[str, Any]:
+    """Runs read queries between dbt invocations, on a connection sharing dbt's DuckDB instance."""
+    import duckdb
+
+    results: dict[str, Any] = {}
+    con = duckdb.connect(database_path)
+    try:
+        for name, sql in queries.items():
+            cursor = con.execute(sql, {"year": year} if "$year" in sql else None)
+            columns = [d[0] for d in cursor.description or []]
+            results[name] = [dict(zip(columns, row)) for row in cursor.fetchall()]
+    finally:
+        con.close()
+    return results
+
+
+def run(request: dict[str, Any], protocol: Protocol) -> int:
+    started = time.perf_counter()
+    from dbt.cli.main import dbtRunner
+    from dbt_common.events.functions import msg_to_dict
+
+    common_args = [
+        "--project-dir", request["project_dir"],
+        "--profiles-dir", request["profiles_dir"],
+        "--target-path", request["target_path"],
+        "--quiet",
+        "--no-use-colors",
+    ]  # fmt: skip
+    manifest = _parse(dbtRunner, common_args, request["target_path"], request["partial_parse_seed"])
+    protocol.send("ready", startup_seconds=round(time.perf_counter() - started, 3))
+
+    year_state: dict[str, Any] = {"year": None, "counts": Counter(), "failures": []}
+
+    def on_event(event: Any) -> None:
+        name = event.info.name
+        if name in RESULT_EVENTS:
+            raw = msg_to_dict(event)
+            status = raw["data"].get("run_result", {}).get("status", "")
+            resource = raw["data"]["node_info"]["unique_id"].split(".", 1)[0]
+            year_state["counts"][f"{resource}:{status}"] += 1
+            if status in FAILED_STATUSES:
+                node = raw["data"]["node_info"]
+                message = raw["data"].get("run_result", {}).get("message") or ""
+                year_state["failures"].append(f"{node['unique_id']} ({status}): {message}")
+            protocol.send("dbt_event", year=year_state["year"], event=raw)
+        elif name in LOG_EVENTS or event.info.level in ("warn", "error"):
+            protocol.send("log", year=year_state["year"], level=event.info.level, msg=event.info.msg)
+
+    runner = dbtRunner(manifest=manifest, callbacks=[on_event])
+    base_args = ["build", *common_args, "--threads", str(request["threads"])]
+    for flag in ("select", "exclude"):
+        if request.get(flag):
+            base_args += [f"--{flag}", *request[flag]]
+
+    for index, year in enumerate(request["years"]):
+        year_state.update(year=year, counts=Counter(), failures=[])
+        # Unit tests check logic on fixed rows, not the year's data: once per run is enough.
+        skip_unit_tests = ["--exclude-resource-type", "unit_test"] if index else []
+        protocol.send("year_start", year=year)
+        year_started = time.perf_counter()
+        dbt_vars = {**request["vars"], "simulation_year": year}
+        result = runner.invoke([*base_args, *skip_unit_tests, "--vars", json.dumps(dbt_vars)])
+        elapsed = round(time.perf_counter() - year_started, 3)
+        if not result.success:
+            protocol.send(
+                "year_end",
+                year=year,
+                success=False,
+                seconds=elapsed,
+                counts=dict(year_state["counts"]),
+                failures=year_state["failures"],
+                error=str(result.exception) if result.exception else None,
+            )
+            return 1
+        summary = _run_summary_queries(request["database_path"], request["summary_queries"], year)
+        protocol.send("year_summary", year=year, results=summary)
+        protocol.send(
+            "year_end", year=year, success=True, seconds=elapsed, counts=dict(year_state["counts"])
+        )
+    protocol.send("done", seconds=round(time.perf_counter() - started, 3))
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    protocol = Protocol()
+    request = json.loads(argv[1])
+    return run(request, protocol)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,39 @@
+"""The adaptive executor: parallel steps under a live psutil cap, with class limits,
+fail-fast and timeouts. This subpackage imports nothing from the project's assets or dbt code.
+"""
+
+from orch_assets.executor.config import AdaptiveConfigError, AdaptiveSettings
+from orch_assets.executor.definition import adaptive_executor
+from orch_assets.executor.engine import (
+    MAX_CONCURRENT_TAG,
+    MEAN_CPU_TAG,
+    MODE_TAG,
+    PEAK_CONCURRENCY_TAG,
+    PEAK_RSS_TAG,
+    AdaptiveExecutor,
+)
+from orch_assets.executor.errors import FailFastError, StepCancelledError, StepTimeoutError
+from orch_assets.executor.live import LIVE_CAP_ENV, LIVE_CAP_RUN_ID_ENV, live_cap
+from orch_assets.executor.ownership import register_subprocess
+from orch_assets.executor.steps import CLASS_TAG, TIMEOUT_TAG
+
+__all__ = [
+    "CLASS_TAG",
+    "LIVE_CAP_ENV",
+    "LIVE_CAP_RUN_ID_ENV",
+    "MAX_CONCURRENT_TAG",
+    "MEAN_CPU_TAG",
+    "MODE_TAG",
+    "PEAK_CONCURRENCY_TAG",
+    "PEAK_RSS_TAG",
+    "TIMEOUT_TAG",
+    "AdaptiveConfigError",
+    "AdaptiveExecutor",
+    "AdaptiveSettings",
+    "FailFastError",
+    "StepCancelledError",
+    "StepTimeoutError",
+    "adaptive_executor",
+    "live_cap",
+    "register_subprocess",
+]

@@ -1,0 +1,144 @@
+"""Every ``dagster._core`` import the adaptive executor needs, in one place.
+
+Dagster has no public API for writing an executor that schedules steps itself: the stock
+executors (``multiprocess``, ``in_process``, the step-delegating ones) are built from the same
+internal pieces used here. The project pins ``dagster>=1.13,<1.14`` for that reason, and
+``tests/test_executor/test_internals.py`` breaks if any name or signature used below changes.
+
+Besides re-exports this module holds the only code that touches private attributes of those
+internals:
+
+* :class:`GatedActiveExecution` hides steps that an extra gate (execution-class limits) says must
+  wait, so that a blocked class never stops other ready steps, while tag concurrency limits and
+  instance pools stay exactly as :class:`ActiveExecution` applies them;
+* :func:`give_step_own_event_loop` replaces the run-wide asyncio loop of a step context, because
+  one loop cannot run two steps in two threads at once.
+"""
+
+import asyncio
+from collections.abc import Callable, Collection, Sequence
+from typing import Any
+
+from dagster._core.definitions.reconstruct import ReconstructableJob
+from dagster._core.errors import DagsterExecutionInterruptedError
+from dagster._core.events import DagsterEvent, EngineEventData
+from dagster._core.execution.api import (
+    ExecuteRunWithPlanIterable,
+    create_execution_plan,
+    execute_plan_iterator,
+)
+from dagster._core.execution.compute_logs import create_compute_log_file_key
+from dagster._core.execution.context.system import (
+    IStepContext,
+    PlanExecutionContext,
+    PlanOrchestrationContext,
+    StepExecutionContext,
+)
+from dagster._core.execution.context_creation_job import (
+    PlanExecutionContextManager,
+    create_context_free_log_manager,
+)
+from dagster._core.execution.plan.active import ActiveExecution
+from dagster._core.execution.plan.execute_plan import (
+    _trigger_hook as trigger_hooks,
+    dagster_event_sequence_for_step,
+)
+from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
+from dagster._core.execution.plan.objects import StepFailureData
+from dagster._core.execution.plan.plan import ExecutionPlan
+from dagster._core.execution.plan.state import KnownExecutionState
+from dagster._core.execution.plan.step import ExecutionStep
+from dagster._core.execution.retries import RetryMode, get_retries_config
+from dagster._core.execution.step_dependency_config import (
+    StepDependencyConfig,
+    get_step_dependency_config_field,
+)
+from dagster._core.execution.tags import get_tag_concurrency_limits_config
+from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.tags import PRIORITY_TAG
+from dagster._utils import get_run_crash_explanation
+from dagster._utils.error import SerializableErrorInfo, serializable_error_info_from_exc_info
+from dagster._utils.interrupts import capture_interrupts
+
+__all__ = [
+    "PRIORITY_TAG",
+    "DagsterEvent",
+    "DagsterExecutionInterruptedError",
+    "EngineEventData",
+    "ExecuteRunWithPlanIterable",
+    "ExecutionPlan",
+    "ExecutionStep",
+    "GatedActiveExecution",
+    "IStepContext",
+    "InstanceConcurrencyContext",
+    "InstanceRef",
+    "KnownExecutionState",
+    "PlanExecutionContext",
+    "PlanExecutionContextManager",
+    "PlanOrchestrationContext",
+    "ReconstructableJob",
+    "RetryMode",
+    "SerializableErrorInfo",
+    "StepDependencyConfig",
+    "StepExecutionContext",
+    "StepFailureData",
+    "capture_interrupts",
+    "create_compute_log_file_key",
+    "create_context_free_log_manager",
+    "create_execution_plan",
+    "dagster_event_sequence_for_step",
+    "execute_plan_iterator",
+    "get_retries_config",
+    "get_run_crash_explanation",
+    "get_step_dependency_config_field",
+    "get_tag_concurrency_limits_config",
+    "give_step_own_event_loop",
+    "priority_sort_key",
+    "serializable_error_info_from_exc_info",
+    "trigger_hooks",
+]
+
+StepGate = Callable[[Sequence[ExecutionStep]], Collection[str]]
+"""Given the ready steps in launch order, return the keys of those that must wait this tick."""
+
+
+def priority_sort_key(step: ExecutionStep) -> float:
+    """The launch order ``ActiveExecution`` uses by default: higher ``dagster/priority`` first."""
+    return int(step.tags.get(PRIORITY_TAG, 0)) * -1
+
+
+class GatedActiveExecution(ActiveExecution):
+    """``ActiveExecution`` that asks a gate which ready steps must wait before it picks a batch.
+
+    Held steps are removed from the executable list only for the duration of one
+    ``get_steps_to_execute`` call and put back in their original order, so the rest of the
+    state machine (retries, skips, pools, tag limits) never sees the difference.
+    """
+
+    def __init__(self, *args: Any, gate: StepGate, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._gate = gate
+
+    def get_steps_to_execute(self, limit: int | None = None) -> Sequence[ExecutionStep]:
+        self._update()
+        ready = sorted((self.get_step_by_key(k) for k in self._executable), key=priority_sort_key)
+        held = set(self._gate(ready))
+        if not held:
+            return super().get_steps_to_execute(limit=limit)
+        before = list(self._executable)
+        self._executable = [key for key in before if key not in held]
+        launched: Sequence[ExecutionStep] = []
+        try:
+            launched = super().get_steps_to_execute(limit=limit)
+        finally:
+            launched_keys = {step.key for step in launched}
+            newly_ready = [key for key in self._executable if key not in before]
+            self._executable = [key for key in before if key not in launched_keys] + newly_ready
+        return launched
+
+
+def give_step_own_event_loop(step_context: StepExecutionContext) -> asyncio.AbstractEventLoop:
+    """Give a step context a fresh asyncio loop; the caller closes it when the step ends."""
+    loop = asyncio.new_event_loop()
+    step_context._event_loop = loop  # noqa: SLF001
+    return loop

@@ -1,0 +1,189 @@
+"""``AdaptiveExecutor``: sets up a run for its mode and hands it to the :class:`Scheduler`."""
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+
+from dagster import Executor
+
+from orch_assets.executor._internals import (
+    DagsterEvent,
+    EngineEventData,
+    ExecuteRunWithPlanIterable,
+    ExecutionPlan,
+    PlanExecutionContext,
+    PlanExecutionContextManager,
+    PlanOrchestrationContext,
+    RetryMode,
+    StepDependencyConfig,
+    create_compute_log_file_key,
+    serializable_error_info_from_exc_info,
+)
+from orch_assets.executor.config import AdaptiveSettings
+from orch_assets.executor.monitor import CapacityMonitor
+from orch_assets.executor.ownership import current_scope
+from orch_assets.executor.process_launcher import ProcessLauncher
+from orch_assets.executor.scheduler import Context, Scheduler
+from orch_assets.executor.stdio import step_prefixed_stdio
+from orch_assets.executor.steps import StepTraits
+from orch_assets.executor.thread_launcher import ThreadLauncher
+
+MODE_TAG = "orch/mode"
+MAX_CONCURRENT_TAG = "orch/max_concurrent"
+PEAK_RSS_TAG = "orch/peak_rss_bytes"
+MEAN_CPU_TAG = "orch/mean_cpu_percent"
+PEAK_CONCURRENCY_TAG = "orch/peak_concurrency"
+PROCESS_START_ALLOWANCE_S = 60.0
+
+
+def _scope_step_key() -> str | None:
+    scope = current_scope()
+    return scope.step_key if scope is not None else None
+
+
+class AdaptiveExecutor(Executor):
+    """Runs steps in threads, reused processes or one at a time, under a live psutil cap."""
+
+    def __init__(self, settings: AdaptiveSettings) -> None:
+        self._settings = settings
+
+    @property
+    def settings(self) -> AdaptiveSettings:
+        return self._settings
+
+    @property
+    def retries(self) -> RetryMode:
+        return self._settings.retries
+
+    @property
+    def step_dependency_config(self) -> StepDependencyConfig:
+        return self._settings.step_dependency_config
+
+    def execute(
+        self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
+    ) -> Iterator[DagsterEvent]:
+        settings = self._settings
+        run_id = plan_context.run_id
+        yield DagsterEvent.engine_event(
+            plan_context,
+            f"Adaptive executor: mode {settings.mode}, max_concurrent {settings.max_concurrent} "
+            f"({settings.max_concurrent_source}), run process pid {os.getpid()}.",
+            EngineEventData(
+                metadata={
+                    "mode": settings.mode,
+                    "max_concurrent": settings.max_concurrent,
+                    "class_limits": str(dict(settings.class_limits)),
+                    "fail_fast": settings.fail_fast,
+                    "step_timeout_s": str(settings.step_timeout_s),
+                }
+            ),
+        )
+        plan_context.instance.add_run_tags(
+            run_id, {MODE_TAG: settings.mode, MAX_CONCURRENT_TAG: str(settings.max_concurrent)}
+        )
+        monitor = CapacityMonitor(settings, run_id)
+        traits = StepTraits(
+            plan_context.job.get_definition(), settings.class_limits, settings.step_timeout_s
+        )
+        try:
+            yield from self._report_unknown_classes(plan_context, execution_plan, traits)
+            if settings.mode == "process":
+                yield from Scheduler(
+                    self,
+                    plan_context,
+                    execution_plan,
+                    settings,
+                    monitor,
+                    traits,
+                    lambda _: ProcessLauncher(plan_context, execution_plan, settings),
+                    start_allowance_s=PROCESS_START_ALLOWANCE_S,
+                ).run()
+            else:
+                yield from self._execute_in_threads(plan_context, execution_plan, monitor, traits)
+        finally:
+            monitor.close()
+            self._write_metric_tags(plan_context, monitor)
+
+    def _report_unknown_classes(
+        self, context: Context, plan: ExecutionPlan, traits: StepTraits
+    ) -> Iterator[DagsterEvent]:
+        for step in plan.get_steps_to_execute_in_topo_order():
+            traits.execution_class(step)
+        if traits.unknown_classes:
+            yield DagsterEvent.engine_event(
+                context,
+                f"Adaptive executor: execution classes {sorted(traits.unknown_classes)} have no "
+                "entry in class_limits; their steps are limited only by the live cap.",
+                EngineEventData(),
+            )
+
+    def _execute_in_threads(
+        self,
+        plan_context: PlanOrchestrationContext,
+        execution_plan: ExecutionPlan,
+        monitor: CapacityMonitor,
+        traits: StepTraits,
+    ) -> Iterator[DagsterEvent]:
+        """Build the run's execution context once (resources, loggers), then schedule threads."""
+
+        def iterator(
+            execution_plan: ExecutionPlan, job_context: PlanExecutionContext
+        ) -> Iterator[DagsterEvent]:
+            with ExitStack() as stack:
+                yield from self._capture_run_logs(job_context, execution_plan, stack)
+                streams = stack.enter_context(step_prefixed_stdio(_scope_step_key))
+                yield from Scheduler(
+                    self,
+                    job_context,
+                    execution_plan,
+                    self._settings,
+                    monitor,
+                    traits,
+                    lambda running_count: ThreadLauncher(job_context, streams, running_count),
+                ).run()
+
+        yield from ExecuteRunWithPlanIterable(
+            execution_plan=plan_context.execution_plan,
+            iterator=iterator,
+            execution_context_manager=PlanExecutionContextManager(
+                job=plan_context.job,
+                retry_mode=plan_context.retry_mode,
+                execution_plan=plan_context.execution_plan,
+                run_config=plan_context.run_config,
+                dagster_run=plan_context.dagster_run,
+                instance=plan_context.instance,
+                raise_on_error=plan_context.raise_on_error,
+                output_capture=plan_context.output_capture,
+                step_dependency_config=self.step_dependency_config,
+            ),
+        )
+
+    @staticmethod
+    def _capture_run_logs(
+        job_context: PlanExecutionContext, execution_plan: ExecutionPlan, stack: ExitStack
+    ) -> Iterator[DagsterEvent]:
+        """Capture stdout/stderr once for the whole run, as the in-process executor does."""
+        manager = job_context.instance.compute_log_manager
+        log_key = manager.build_log_key_for_run(job_context.run_id, create_compute_log_file_key())
+        step_keys = [step.key for step in execution_plan.get_steps_to_execute_in_topo_order()]
+        try:
+            log_context = stack.enter_context(manager.capture_logs(log_key))
+            yield DagsterEvent.capture_logs(job_context, step_keys, log_key, log_context)
+        except Exception:
+            yield DagsterEvent.engine_event(
+                job_context,
+                "Adaptive executor: could not set up compute log capture.",
+                EngineEventData(error=serializable_error_info_from_exc_info(sys.exc_info())),
+            )
+
+    @staticmethod
+    def _write_metric_tags(context: PlanOrchestrationContext, monitor: CapacityMonitor) -> None:
+        metrics = monitor.metrics
+        tags = {PEAK_CONCURRENCY_TAG: str(metrics.peak_concurrency)}
+        if metrics.peak_rss_bytes:
+            tags[PEAK_RSS_TAG] = str(metrics.peak_rss_bytes)
+        mean_cpu = metrics.mean_cpu_percent()
+        if mean_cpu is not None:
+            tags[MEAN_CPU_TAG] = f"{mean_cpu:.1f}"
+        context.instance.add_run_tags(context.run_id, tags)

@@ -1,0 +1,62 @@
+"""Bookkeeping of how steps ended, for the failure policy and the fail-fast summary."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from orch_assets.executor._internals import (
+    DagsterEvent,
+    IStepContext,
+    SerializableErrorInfo,
+    StepFailureData,
+)
+from orch_assets.executor.errors import FailFastError
+from orch_assets.executor.messages import StopKind
+
+
+@dataclass
+class Outcomes:
+    fail_fast: bool
+    launched: set[str] = field(default_factory=set)
+    failed: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
+    stopping: bool = False
+
+    def record_failure(self, step_key: str, stop_kind: StopKind | None) -> None:
+        target = self.cancelled if stop_kind is StopKind.FAIL_FAST else self.failed
+        if step_key not in target:
+            target.append(step_key)
+
+    def should_trigger_fail_fast(self, stop_kind: StopKind | None) -> bool:
+        """A real failure (a timeout counts) with fail_fast on, and not already stopping."""
+        return (
+            self.fail_fast
+            and not self.stopping
+            and stop_kind not in (StopKind.FAIL_FAST, StopKind.INTERRUPT)
+        )
+
+    def summary(self, planned_step_keys: Sequence[str]) -> str:
+        skipped = sorted(set(planned_step_keys) - self.launched)
+        return (
+            f"fail_fast ended the run. Failed: {sorted(self.failed)}; "
+            f"cancelled while running: {sorted(self.cancelled)}; "
+            f"skipped (never started): {skipped}."
+        )
+
+    @staticmethod
+    def fail_fast_error(summary: str) -> FailFastError:
+        return FailFastError(summary)
+
+    @staticmethod
+    def error_info(message: str, cls_name: str) -> SerializableErrorInfo:
+        return SerializableErrorInfo(message=message, stack=[], cls_name=cls_name)
+
+    def stopped_failure_event(
+        self, step_context: IStepContext, message: str, cls_name: str
+    ) -> DagsterEvent:
+        """A STEP_FAILURE made by the scheduler for a step it stopped."""
+        return DagsterEvent.step_failure_event(
+            step_context=step_context,
+            step_failure_data=StepFailureData(
+                error=self.error_info(message, cls_name), user_failure_data=None
+            ),
+        )

@@ -1,0 +1,197 @@
+"""Thread mode: each step runs in its own daemon thread of the run process.
+
+The run's ``PlanExecutionContext`` (resources, log manager, IO managers) is built once and
+shared, so ``logging.config.dictConfig`` never runs while another thread logs (the deadlock in
+FINDINGS.md). Per step:
+
+* the step context gets its own asyncio loop (one loop cannot serve two threads);
+* its Dagster log handler only accepts records from its own thread (or from any thread while it
+  is the only step running), because Dagster attaches every running step's handler to the
+  shared ``dagster`` Python logger and would otherwise copy one step's logs into the others;
+* stopping (timeout, fail-fast, run termination) terminates the subprocesses attributed to the
+  step (see ``ownership``) and raises a :class:`StepStoppedError` in the step's thread with
+  ``PyThreadState_SetAsyncExc``. That interrupts Python code between bytecodes, and code
+  waiting on a subprocess that was just terminated, but NOT a thread blocked inside one C call
+  (``time.sleep``, a socket read, a long NumPy or DuckDB call): such a thread is abandoned. It
+  keeps running in the background until that call returns, muted: whatever it logs afterwards
+  is dropped, and the scheduler reports the step failed for it.
+"""
+
+import ctypes
+import logging
+import queue
+import sys
+import threading
+from collections.abc import Callable, Sequence
+
+from orch_assets.executor._internals import (
+    DagsterEvent,
+    DagsterExecutionInterruptedError,
+    ExecutionStep,
+    KnownExecutionState,
+    PlanExecutionContext,
+    StepExecutionContext,
+    dagster_event_sequence_for_step,
+    give_step_own_event_loop,
+    serializable_error_info_from_exc_info,
+    trigger_hooks,
+)
+from orch_assets.executor.errors import StepCancelledError, StepTimeoutError, with_detail
+from orch_assets.executor.messages import Kind, StopKind, WorkerMessage, drain
+from orch_assets.executor.ownership import (
+    StepScope,
+    bind_current_thread,
+    current_scope,
+    install_audit_hook,
+    terminate_in_background,
+    unbind_current_thread,
+)
+from orch_assets.executor.stdio import StepPrefixedStream
+
+_STOP_ERRORS: dict[StopKind, type[BaseException]] = {
+    StopKind.TIMEOUT: StepTimeoutError,
+    StopKind.FAIL_FAST: StepCancelledError,
+    StopKind.INTERRUPT: DagsterExecutionInterruptedError,
+}
+
+
+def _raise_in_thread(ident: int, exc_type: type[BaseException] | None) -> int:
+    """Schedule exc_type to be raised in thread ``ident``; None clears a pending one."""
+    target = ctypes.py_object(exc_type) if exc_type is not None else None
+    return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), target)
+
+
+class _StepWorker:
+    """One launch of one step in one thread."""
+
+    def __init__(
+        self,
+        token: int,
+        context: StepExecutionContext,
+        inbox: "queue.Queue[WorkerMessage]",
+        streams: Sequence[StepPrefixedStream],
+    ) -> None:
+        self.token = token
+        self.context = context
+        self.scope = StepScope(run_id=context.run_id, step_key=context.step.key)
+        self._inbox = inbox
+        self._streams = streams
+        self._lock = threading.Lock()
+        self._in_step = False
+        self._stop_requested = False
+        self.thread = threading.Thread(
+            target=self._main, name=f"orch-step-{context.step.key}", daemon=True
+        )
+
+    def _post(self, kind: Kind, **fields: object) -> None:
+        self._inbox.put(WorkerMessage(self.token, self.context.step.key, kind, **fields))  # type: ignore[arg-type]
+
+    def _main(self) -> None:
+        bind_current_thread(self.scope)
+        loop = give_step_own_event_loop(self.context)
+        try:
+            self._run_step()
+        except BaseException:
+            self._post(Kind.ERROR, error=serializable_error_info_from_exc_info(sys.exc_info()))
+        finally:
+            for stream in self._streams:
+                stream.finish_thread()
+            loop.close()
+            unbind_current_thread()
+            self._post(Kind.DONE)
+
+    def _run_step(self) -> None:
+        events: list[DagsterEvent] = []
+        with self._lock:
+            self._in_step = True
+        try:
+            for event in dagster_event_sequence_for_step(self.context):
+                events.append(event)
+                self._post(Kind.EVENT, event=event)
+            for event in trigger_hooks(self.context, events):
+                self._post(Kind.EVENT, event=event)
+        finally:
+            with self._lock:
+                self._in_step = False
+                if self.thread.ident is not None:
+                    _raise_in_thread(self.thread.ident, None)
+
+    def stop(self, kind: StopKind, detail: str) -> None:
+        terminate_in_background(self.scope.live_processes())
+        with self._lock:
+            if self._in_step and not self._stop_requested and self.thread.ident is not None:
+                self._stop_requested = True
+                _raise_in_thread(self.thread.ident, with_detail(_STOP_ERRORS[kind], detail))
+
+
+class ThreadLauncher:
+    """Runs steps in threads sharing one ``PlanExecutionContext``."""
+
+    def __init__(
+        self,
+        job_context: PlanExecutionContext,
+        streams: Sequence[StepPrefixedStream],
+        running_count: Callable[[], int],
+    ) -> None:
+        install_audit_hook()
+        self._job_context = job_context
+        self._streams = streams
+        self._running_count = running_count
+        self._inbox: queue.Queue[WorkerMessage] = queue.Queue()
+        self._workers: dict[int, _StepWorker] = {}
+        self.abandoned: list[str] = []
+
+    def launch(
+        self, step: ExecutionStep, token: int, known_state: KnownExecutionState, live_cap: int
+    ) -> Sequence[DagsterEvent]:
+        context = self._job_context.for_step(step, known_state)
+        worker = _StepWorker(token, context, self._inbox, self._streams)
+        self._route_logs(context, worker.scope)
+        self._workers[token] = worker
+        worker.thread.start()
+        return []
+
+    def _route_logs(self, context: StepExecutionContext, scope: StepScope) -> None:
+        """Accept a record in this step's handler only if it belongs to this step.
+
+        ``DagsterLogHandler`` overrides ``filter`` without consulting added filters, hence the
+        wrapper around its bound method instead of ``addFilter``.
+        """
+        running_count = self._running_count
+
+        def belongs(record: logging.LogRecord) -> bool:
+            if scope.muted:
+                return False
+            owner = current_scope()
+            return owner is scope or (owner is None and running_count() <= 1)
+
+        for handler in context.log.handlers:
+            original = handler.filter
+            handler.filter = lambda record, original=original: belongs(record) and original(record)  # type: ignore[method-assign]
+
+    def stop(self, token: int, kind: StopKind, detail: str) -> None:
+        worker = self._workers.get(token)
+        if worker is not None:
+            worker.stop(kind, detail)
+
+    def abandon(self, token: int) -> bool:
+        worker = self._workers.pop(token, None)
+        if worker is None or not worker.thread.is_alive():
+            return False
+        worker.scope.muted = True
+        self.abandoned.append(worker.context.step.key)
+        return True
+
+    def poll(self, timeout: float) -> list[WorkerMessage]:
+        messages = drain(self._inbox, timeout)
+        for message in messages:
+            if message.kind is Kind.DONE:
+                self._workers.pop(message.token, None)
+        return messages
+
+    def fit_to_cap(self, cap: int) -> None:
+        return None
+
+    def close(self) -> None:
+        for worker in list(self._workers.values()):
+            worker.thread.join(timeout=0.1)

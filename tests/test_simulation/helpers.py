@@ -1,0 +1,55 @@
+"""Runs the real workforce_simulation job through execute_job and reads its DuckDB output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+from orch_assets.definitions import defs
+from orch_assets.resources import DATABASE_FILE_NAME
+
+
+def workforce_simulation_job() -> dg.JobDefinition:
+    """Module-level so that ``reconstructable`` can rebuild it in any process."""
+    return defs.resolve_job_def("workforce_simulation")
+
+
+def run_simulation(
+    instance: dg.DagsterInstance,
+    data_dir: Path,
+    execution: dict[str, Any] | None = None,
+    **config: Any,
+) -> dg.ExecuteJobResult:
+    run_config: dict[str, Any] = {
+        "n_employees": 1500,
+        **config,
+        "resources": {"simulation_store": {"config": {"data_dir": str(data_dir)}}},
+    }
+    if execution is not None:
+        run_config["execution"] = execution
+    return dg.execute_job(
+        dg.reconstructable(workforce_simulation_job), instance=instance, run_config=run_config
+    )
+
+
+def database(data_dir: Path, simulation: str = "baseline") -> Path:
+    return data_dir / simulation / DATABASE_FILE_NAME
+
+
+def query(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(db_path), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def table_fingerprint(db_path: Path, table: str = "fct_workforce_snapshot") -> list[tuple[Any, ...]]:
+    """Per year: row count and an order-independent hash of every row (computed here, not by the job)."""
+    return query(
+        db_path,
+        f"select simulation_year, count(*), sum(hash(t)) from {table} t group by all order by 1",
+    )

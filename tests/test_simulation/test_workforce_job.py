@@ -1,0 +1,183 @@
+"""The workforce_simulation job end to end: real Dagster instance, real dbt, real DuckDB files."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from tests.test_simulation.helpers import database, query, run_simulation, table_fingerprint
+
+IN_PROCESS = {"config": {"in_process": {}}}
+
+
+def _materialized_years(result: dg.ExecuteJobResult, asset: str) -> list[int]:
+    return sorted(
+        event.materialization.metadata["simulation_year"].value
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey(asset)
+    )
+
+
+def test_three_year_simulation_reconciles_every_year(instance: dg.DagsterInstance, tmp_path: Path) -> None:
+    result = run_simulation(instance, tmp_path, start_year=2025, end_year=2027, threads=2)
+
+    assert result.success
+    db = database(tmp_path)
+    reconciliation = query(
+        db,
+        """
+        with events as (
+            select simulation_year,
+                   count(*) filter (where event_type = 'hire') as hires,
+                   count(*) filter (where event_type in ('termination', 'new_hire_termination')) as exits
+            from fct_yearly_events group by all
+        ),
+        snapshot as (
+            select simulation_year,
+                   count(*) filter (where not is_new_hire) as active_start,
+                   count(*) filter (where status = 'active') as active_end
+            from fct_workforce_snapshot group by all
+        )
+        select e.simulation_year, n.active_start, e.hires, e.exits, n.active_end
+        from events e join ends n using (simulation_year)
+        order by 1
+        """,
+    )
+    assert [row[0] for row in reconciliation] == [2025, 2026, 2027]
+    assert reconciliation[0][1] == 1500, "year one starts from the whole census"
+    for (year, start, hires, exits, end), previous in zip(reconciliation, [None, *reconciliation]):
+        assert start + hires - exits == end, f"year {year} does not reconcile"
+        if previous is not None:
+            assert start == previous[4], f"year {year} starts from the {year - 1} snapshot"
+    headcounts = [row[4] for row in reconciliation]
+    assert headcounts[0] < headcounts[1] < headcounts[2], "default growth_rate grows the workforce"
+    assert _materialized_years(result, "fct_workforce_snapshot") == [2025, 2026, 2027]
+    assert _materialized_years(result, "int_termination_events") == [2025, 2026, 2027]
+    tags = instance.get_run_by_id(result.run_id).tags
+    assert tags["orch/dbt_threads"] == "2"
+    assert len(tags["orch/fingerprint"]) == 64
+
+
+def test_outputs_are_identical_at_threads_1_and_4_and_across_runs(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    fingerprints = {}
+    for label, threads in [("t1", 1), ("t4", 4), ("t1-again", 1)]:
+        result = run_simulation(instance, tmp_path / label, start_year=2025, end_year=2026, threads=threads)
+        assert result.success
+        db = database(tmp_path / label)
+        fingerprints[label] = (
+            table_fingerprint(db, "fct_workforce_snapshot"),
+            table_fingerprint(db, "fct_yearly_events"),
+            instance.get_run_by_id(result.run_id).tags["orch/fingerprint"],
+        )
+
+    assert fingerprints["t1"] == fingerprints["t4"] == fingerprints["t1-again"]
+    assert [row[0] for row in fingerprints["t1"][0]] == [2025, 2026]
+
+
+def test_rerunning_a_year_replaces_its_rows_and_leaves_other_years_untouched(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    assert run_simulation(instance, tmp_path, start_year=2025, end_year=2027).success
+    before = table_fingerprint(database(tmp_path))
+
+    rerun = run_simulation(
+        instance, tmp_path, start_year=2025, end_year=2026, from_year=2026, merit_pct=0.09
+    )
+
+    assert rerun.success
+    after = table_fingerprint(database(tmp_path))
+    by_year_before, by_year_after = {r[0]: r for r in before}, {r[0]: r for r in after}
+    assert by_year_after[2025] == by_year_before[2025]
+    assert by_year_after[2027] == by_year_before[2027]
+    assert by_year_after[2026][1] == by_year_before[2026][1], "no duplicated rows for 2026"
+    assert by_year_after[2026][2] != by_year_before[2026][2], "2026 was recomputed with new merit"
+
+
+def test_a_later_from_year_without_the_previous_snapshot_fails_before_dbt_runs(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    result = run_simulation(instance, tmp_path, start_year=2025, end_year=2026, from_year=2026)
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    assert "continues from the 2025 snapshot" in failure.step_failure_data.error.message
+    assert not database(tmp_path).exists()
+
+
+@pytest.mark.parametrize("threads", [0, 17, -1, "abc"], ids=["zero", "seventeen", "negative", "text"])
+def test_invalid_threads_are_rejected_at_launch_naming_the_field_and_range(
+    instance: dg.DagsterInstance, tmp_path: Path, threads: object
+) -> None:
+    with pytest.raises(Exception, match=r"threads must be an integer from 1 to 16 or 'auto'"):
+        run_simulation(instance, tmp_path, threads=threads)
+
+    assert instance.get_runs() == [], "no run is created"
+    assert not database(tmp_path).exists()
+
+
+def test_an_invalid_orch_threads_environment_variable_is_rejected_at_launch(
+    instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORCH_THREADS", "99")
+
+    with pytest.raises(Exception, match=r"ORCH_THREADS must be an integer from 1 to 16 or 'auto'"):
+        run_simulation(instance, tmp_path)
+
+    assert instance.get_runs() == []
+
+
+def test_orch_threads_sets_dbt_threads_when_run_config_leaves_them_unset(
+    instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORCH_THREADS", "3")
+
+    result = run_simulation(instance, tmp_path, start_year=2025, end_year=2025)
+
+    assert result.success
+    assert instance.get_run_by_id(result.run_id).tags["orch/dbt_threads"] == "3"
+
+
+def _census_csv(path: Path, corrupt: dict[str, str]) -> Path:
+    columns = ["employee_id", "birth_date", "hire_date", "level_id", "department", "annual_salary"]
+    rows = [
+        {"employee_id": f"E{i:07d}", "birth_date": "1980-05-01", "hire_date": "2015-03-01",
+         "level_id": str(1 + i % 5), "department": "ENG", "annual_salary": "65000"}
+        for i in range(1, 301)
+    ]  # fmt: skip
+    rows.append({**rows[0], "employee_id": "E9999999", **corrupt})
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "failing_test"),
+    [({"employee_id": ""}, "not_null_stg_census_employee_id"),
+     ({"annual_salary": "-100"}, "stg_census_annual_salary")],
+    ids=["null-id", "negative-salary"],
+)  # fmt: skip
+def test_a_corrupt_census_row_fails_the_dbt_tests_and_loses_no_earlier_result(
+    instance: dg.DagsterInstance, tmp_path: Path, corrupt: dict[str, str], failing_test: str
+) -> None:
+    assert run_simulation(instance, tmp_path, start_year=2025, end_year=2026).success
+    before = table_fingerprint(database(tmp_path))
+    census = _census_csv(tmp_path / "census.csv", corrupt)
+
+    result = run_simulation(
+        instance, tmp_path, start_year=2025, end_year=2026, census_file=str(census)
+    )
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+    message = failure.step_failure_data.error.message
+    assert "simulation year 2025" in message and "later years were not run" in message
+    assert failing_test in message
+    assert _materialized_years(result, "fct_workforce_snapshot") == []
+    assert table_fingerprint(database(tmp_path)) == before, "earlier results are intact"
