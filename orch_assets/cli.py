@@ -8,6 +8,7 @@ import sys
 import duckdb
 
 from orch_assets.resources import SimulationStore
+from orch_assets.runtime.sweep_cli import add_sweep_parser, sweep
 
 
 def summary(data_dir: str | None, simulation: str) -> int:
@@ -39,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     show = commands.add_parser("summary", help="where a simulation's results are, per year")
     show.add_argument("--data-dir", help="simulation data directory (default: $ORCH_DATA_DIR or ./data)")
     show.add_argument("--simulation", default="baseline")
+    add_sweep_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        return sweep(args)
     return summary(args.data_dir, args.simulation)
 
 

@@ -14,12 +14,29 @@ from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 THREADS_MIN, THREADS_MAX = 1, 16
 THREADS_ENV_VAR = "ORCH_THREADS"
 MAX_YEARS = 50
 MAX_EMPLOYEES = 10_000_000
+
+
+class SimulationConfigError(dg.DagsterError, ValueError):
+    """Invalid run options; raised at launch, so no run is created."""
+
+
+def launch_error(error: Exception) -> SimulationConfigError:
+    """One line per invalid field, without pydantic's decorations."""
+    if isinstance(error, ValidationError):
+        lines = [
+            str(e["msg"]).removeprefix("Value error, ")
+            if e["type"] == "value_error"
+            else f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}"
+            for e in error.errors()
+        ]
+        return SimulationConfigError("Invalid workforce_simulation config: " + "; ".join(lines))
+    return SimulationConfigError(f"Invalid workforce_simulation config: {error}")
 
 
 def parse_threads(value: Any, field: str = "threads") -> int | str:

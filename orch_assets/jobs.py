@@ -5,14 +5,17 @@ from typing import Any
 import dagster as dg
 
 from orch_assets.assets.simulation import workforce_models
-from orch_assets.config import SimulationConfig, validate_launch_environment
+from orch_assets.config import SimulationConfig, launch_error, validate_launch_environment
 
 
 def _simulation_run_config(config: dict[str, Any]) -> dict[str, Any]:
     """Validates the flat config at launch and maps it onto the dbt assets op."""
     passthrough = {key: config.pop(key) for key in ("execution", "resources") if key in config}
-    validate_launch_environment()
-    op_config = SimulationConfig(**config).model_dump(exclude_none=True)
+    try:
+        validate_launch_environment()
+        op_config = SimulationConfig(**config).model_dump(exclude_none=True)
+    except ValueError as error:
+        raise launch_error(error) from None
     return {"ops": {workforce_models.op.name: {"config": op_config}}, **passthrough}
 
 

@@ -34,7 +34,7 @@ def dbt_node_events(
     ):
         if not isinstance(event, dg.Output):
             continue
-        key = context.assets_def.asset_key_for_output(event.output_name)
+        key = context.asset_key_for_output(event.output_name)
         metadata = {
             **event.metadata,
             YEAR_METADATA_KEY: year,

@@ -14,7 +14,7 @@ process that a timeout can terminate. Why not one ``dbt`` CLI per year: each cos
 start-up and a re-parse when ``--vars`` change.
 
 Protocol: one JSON object per line on the original stdout (everything dbt prints goes to stderr):
-``ready``, ``year_start``, ``dbt_event`` (the raw dbt structured event of each finished node, as
+``ready``, ``year_start``, ``dbt_event`` (the raw dbt structured result event of each node, as
 ``dbt --log-format json`` would print it), ``log``, ``year_summary`` (results of the request's
 ``summary_queries``), ``year_end`` and finally ``done``.
 """
@@ -29,8 +29,8 @@ import time
 from collections import Counter
 from typing import IO, Any
 
-RESULT_EVENTS = frozenset({"NodeFinished"})
-LOG_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult"})
+# The events dagster-dbt turns into asset events for dbt Core (as in `dbt --log-format json`).
+RESULT_EVENTS = frozenset({"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult"})
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
 
 
@@ -95,16 +95,16 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
     def on_event(event: Any) -> None:
         name = event.info.name
         if name in RESULT_EVENTS:
-            raw = msg_to_dict(event)
-            status = raw["data"].get("run_result", {}).get("status", "")
-            resource = raw["data"]["node_info"]["unique_id"].split(".", 1)[0]
-            year_state["counts"][f"{resource}:{status}"] += 1
+            protocol.send("dbt_event", year=year_state["year"], event=msg_to_dict(event))
+        if name == "NodeFinished":
+            raw = msg_to_dict(event)["data"]
+            status = raw.get("run_result", {}).get("status", "")
+            unique_id = raw["node_info"]["unique_id"]
+            year_state["counts"][f"{unique_id.split('.', 1)[0]}:{status}"] += 1
             if status in FAILED_STATUSES:
-                node = raw["data"]["node_info"]
-                message = raw["data"].get("run_result", {}).get("message") or ""
-                year_state["failures"].append(f"{node['unique_id']} ({status}): {message}")
-            protocol.send("dbt_event", year=year_state["year"], event=raw)
-        elif name in LOG_EVENTS or event.info.level in ("warn", "error"):
+                message = raw.get("run_result", {}).get("message") or ""
+                year_state["failures"].append(f"{unique_id} ({status}): {message}")
+        if name in RESULT_EVENTS or event.info.level in ("warn", "error"):
             protocol.send("log", year=year_state["year"], level=event.info.level, msg=event.info.msg)
 
     runner = dbtRunner(manifest=manifest, callbacks=[on_event])
@@ -115,12 +115,13 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
 
     for index, year in enumerate(request["years"]):
         year_state.update(year=year, counts=Counter(), failures=[])
-        # Unit tests check logic on fixed rows, not the year's data: once per run is enough.
-        skip_unit_tests = ["--exclude-resource-type", "unit_test"] if index else []
+        # Seeds (static reference CSVs) and unit tests (logic on fixed rows) do not depend on
+        # the year: once per run is enough.
+        once_per_run = ["--exclude-resource-type", "unit_test", "seed"] if index else []
         protocol.send("year_start", year=year)
         year_started = time.perf_counter()
         dbt_vars = {**request["vars"], "simulation_year": year}
-        result = runner.invoke([*base_args, *skip_unit_tests, "--vars", json.dumps(dbt_vars)])
+        result = runner.invoke([*base_args, *once_per_run, "--vars", json.dumps(dbt_vars)])
         elapsed = round(time.perf_counter() - year_started, 3)
         if not result.success:
             protocol.send(

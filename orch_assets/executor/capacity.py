@@ -92,7 +92,7 @@ def decide_cap(policy: CapPolicy, reading: Reading, state: CapState) -> CapDecis
         cap = 1
         reasons.append(
             f"memory {reading.memory_percent:.1f}% used: paused at "
-            f"{policy.memory_pause_percent:g}%, resumes below {policy.memory_resume_percent:g}%"
+            f"{policy.memory_pause_percent:.1f}%, resumes below {policy.memory_resume_percent:.1f}%"
         )
     if policy.memory_per_step_gb:
         budget = reading.available_bytes + max(0, reading.tree_rss_bytes - baseline)

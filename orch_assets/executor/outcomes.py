@@ -51,12 +51,18 @@ class Outcomes:
         return SerializableErrorInfo(message=message, stack=[], cls_name=cls_name)
 
     def stopped_failure_event(
-        self, step_context: IStepContext, message: str, cls_name: str
+        self,
+        step_context: IStepContext,
+        message: str,
+        cls_name: str,
+        cause: SerializableErrorInfo | None = None,
     ) -> DagsterEvent:
-        """A STEP_FAILURE made by the scheduler for a step it stopped."""
+        """A STEP_FAILURE made by the scheduler for a step it stopped.
+
+        ``cause`` is what the step's own code reported when the stop reached it, if anything.
+        """
+        error = SerializableErrorInfo(message=message, stack=[], cls_name=cls_name, cause=cause)
         return DagsterEvent.step_failure_event(
             step_context=step_context,
-            step_failure_data=StepFailureData(
-                error=self.error_info(message, cls_name), user_failure_data=None
-            ),
+            step_failure_data=StepFailureData(error=error, user_failure_data=None),
         )

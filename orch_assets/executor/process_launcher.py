@@ -9,6 +9,7 @@ the worker's descendants (a dbt subprocess, say); the worker is not reused.
 """
 
 import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Sequence
@@ -122,6 +123,7 @@ class ProcessLauncher:
                 retry_mode=self._retry_mode,
                 repository_load_data=self._plan.repository_load_data,
                 live_cap=live_cap,
+                environ=dict(os.environ),
             )
         )
         how = f"reused worker process (pid {worker.process.pid})" if reused else "new worker process"
@@ -136,7 +138,7 @@ class ProcessLauncher:
     def stop(self, token: int, kind: StopKind, detail: str) -> None:
         with self._lock:
             worker = self._busy.get(token)
-            if worker is None:
+            if worker is None or worker.doomed:
                 return
             worker.doomed = True
         try:

@@ -5,6 +5,10 @@ job's code, and opening the instance is paid once per worker instead of once per
 multiprocess executor pays it per step: 1-5 s on a 2-core machine). Each step still runs exactly
 as in the multiprocess executor's child: a one-step execution plan through
 ``execute_plan_iterator`` with deferred retries, so the parent decides about retries.
+
+A forkserver worker inherits the environment of the forkserver, which may be older than the run
+process's (a long-lived process that starts several runs), so each step command carries the
+run process's environment at launch and the worker adopts it before the step.
 """
 
 import os
@@ -43,6 +47,7 @@ class StepCommand:
     retry_mode: RetryMode
     repository_load_data: Any
     live_cap: int
+    environ: dict[str, str]
 
 
 def worker_main(conn: Connection, recon_job: ReconstructableJob, instance_ref: InstanceRef) -> None:
@@ -65,6 +70,9 @@ def _send(conn: Connection, command: StepCommand, kind: Kind, **fields: Any) -> 
 def _run_step(
     conn: Connection, command: StepCommand, recon_job: ReconstructableJob, instance: DagsterInstance
 ) -> None:
+    if os.environ != command.environ:
+        os.environ.clear()
+        os.environ.update(command.environ)
     export_live_cap_env(command.dagster_run.run_id, command.live_cap)
     try:
         log_manager = create_context_free_log_manager(instance, command.dagster_run)

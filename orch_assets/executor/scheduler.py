@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from dagster import DagsterExecutionInterruptedError, Executor
+from dagster import DagsterEventType, DagsterExecutionInterruptedError, Executor
 
 from orch_assets.executor._internals import (
     DagsterEvent,
@@ -24,6 +24,7 @@ from orch_assets.executor._internals import (
     InstanceConcurrencyContext,
     PlanExecutionContext,
     PlanOrchestrationContext,
+    SerializableErrorInfo,
     get_run_crash_explanation,
 )
 from orch_assets.executor.config import AdaptiveSettings
@@ -33,6 +34,7 @@ from orch_assets.executor.outcomes import Outcomes
 from orch_assets.executor.steps import StepTraits
 
 STOP_GRACE_S = 1.0
+STOP_RETRY_S = 0.05
 MAX_WAIT_S = 1.0
 MIN_WAIT_S = 0.02
 
@@ -46,7 +48,6 @@ class _Running:
     step: ExecutionStep
     deadline: float | None
     timeout_s: float | None
-    heard: bool = False
     stop_kind: StopKind | None = None
     stop_detail: str = ""
     stopped_at: float = 0.0
@@ -78,6 +79,7 @@ class Scheduler:
         self._tokens = itertools.count(1)
         self._interrupted = False
         self._dropped: set[int] = set()
+        self._outstanding: set[int] = set()
         self.outcomes = Outcomes(settings.fail_fast)
 
     def _gate(self, ready: list[ExecutionStep]) -> set[str]:
@@ -127,7 +129,8 @@ class Scheduler:
                 yield from self._handle(message)
             yield from self._active.plan_events_iterator(self._ctx)
             stopping = self._interrupted or self.outcomes.stopping
-            if not self._running and (stopping or self._active.is_complete):
+            finished = stopping or self._active.is_complete
+            if finished and not self._running and not self._outstanding:
                 return
 
     def _wait_time(self) -> float:
@@ -138,7 +141,7 @@ class Scheduler:
             due.append(sleep)
         for running in self._running.values():
             if running.stop_kind is not None:
-                due.append(running.stopped_at + STOP_GRACE_S - now)
+                due.append(min(STOP_RETRY_S, running.stopped_at + STOP_GRACE_S - now))
             elif running.deadline is not None:
                 due.append(running.deadline - now)
         return max(MIN_WAIT_S, min(due))
@@ -154,6 +157,7 @@ class Scheduler:
             timeout = self._traits.timeout_s(step)
             deadline = None if timeout is None else time.monotonic() + self._allowance + timeout
             self._running[step.key] = _Running(token, step, deadline, timeout)
+            self._outstanding.add(token)
             self.outcomes.launched.add(step.key)
             self._monitor.metrics.peak_concurrency = max(
                 self._monitor.metrics.peak_concurrency, len(self._running)
@@ -182,8 +186,12 @@ class Scheduler:
                 )
                 yield self._engine_event(f"Adaptive executor: {detail} Stopping it.", running.step)
                 self._stop(running, StopKind.TIMEOUT, detail)
-            elif running.stop_kind is not None and now >= running.stopped_at + STOP_GRACE_S:
+            elif running.stop_kind is not None and now < running.stopped_at + STOP_GRACE_S:
+                self._launcher.stop(running.token, running.stop_kind, running.stop_detail)
+            elif running.stop_kind is not None:
                 abandoned = self._launcher.abandon(running.token)
+                if abandoned:
+                    self._outstanding.discard(running.token)
                 note = (
                     " Its thread was blocked in a call that cannot be interrupted and was "
                     "abandoned; anything it logs from now on is dropped."
@@ -192,7 +200,10 @@ class Scheduler:
                 )
                 yield from self._fail_stopped(running, note)
 
-    def _fail_stopped(self, running: _Running, note: str = "") -> Iterator[DagsterEvent]:
+    def _fail_stopped(
+        self, running: _Running, note: str = "", cause: SerializableErrorInfo | None = None
+    ) -> Iterator[DagsterEvent]:
+        """Fail a stopped step; whatever its worker reported after the stop is replaced."""
         assert running.stop_kind is not None
         self._dropped.add(running.token)
         cls_name = {
@@ -201,7 +212,9 @@ class Scheduler:
             StopKind.INTERRUPT: "DagsterExecutionInterruptedError",
         }[running.stop_kind]
         step_context = self._ctx.for_step(running.step)
-        event = self.outcomes.stopped_failure_event(step_context, running.stop_detail + note, cls_name)
+        event = self.outcomes.stopped_failure_event(
+            step_context, running.stop_detail + note, cls_name, cause
+        )
         yield from self._complete(running, event)
 
     def _complete(self, running: _Running, event: DagsterEvent) -> Iterator[DagsterEvent]:
@@ -226,31 +239,46 @@ class Scheduler:
             )
 
     def _handle(self, message: WorkerMessage) -> Iterator[DagsterEvent]:
+        """Route one worker message; completions are matched by launch token, not step key.
+
+        A launch stays outstanding until its worker says it is done, even after the step's
+        terminal event (hooks still run), so a retry can overlap the previous attempt's end.
+        """
+        if message.kind in (Kind.DONE, Kind.CRASH):
+            self._outstanding.discard(message.token)
         if message.token in self._dropped:
             return
         running = self._running.get(message.step_key)
         current = running is not None and running.token == message.token
-        if message.kind is Kind.EVENT and message.event is not None:
-            if not current:
-                yield message.event
-                return
-            assert running is not None
-            yield from self._handle_event(running, message.event)
-        elif not current or running is None:
+        if message.kind is Kind.EVENT and message.event is not None and not current:
+            yield message.event
+        elif running is None or not current:
             return
-        elif running.stop_kind is not None and message.kind in (Kind.DONE, Kind.CRASH, Kind.ERROR):
-            self._launcher.abandon(running.token)
-            yield from self._fail_stopped(running)
+        elif running.stop_kind is not None:
+            yield from self._handle_after_stop(running, message)
+        elif message.kind is Kind.EVENT and message.event is not None:
+            yield from self._handle_event(running, message.event)
         elif message.kind is Kind.DONE:
             self._running.pop(message.step_key, None)
             self._active.verify_complete(self._ctx, message.step_key)
         else:
             yield from self._fail_lost(running, message)
 
+    def _handle_after_stop(self, running: _Running, message: WorkerMessage) -> Iterator[DagsterEvent]:
+        """A stopped step's worker is muted: drop its events until it ends, then fail the step."""
+        event = message.event
+        if message.kind is Kind.EVENT and event is not None:
+            if not (event.is_step_success or event.is_step_failure or event.is_step_up_for_retry):
+                return
+            cause = event.step_failure_data.error if event.is_step_failure else None
+            yield from self._fail_stopped(running, cause=cause)
+        else:
+            self._launcher.abandon(running.token)
+            yield from self._fail_stopped(running, cause=message.error)
+
     def _handle_event(self, running: _Running, event: DagsterEvent) -> Iterator[DagsterEvent]:
-        if self._allowance and not running.heard and running.timeout_s is not None:
+        if event.event_type == DagsterEventType.STEP_START and running.timeout_s is not None:
             running.deadline = time.monotonic() + running.timeout_s
-        running.heard = True
         yield event
         self._active.handle_event(event)
         if event.is_resource_init_failure and event.engine_event_data.error is not None:

@@ -10,11 +10,14 @@ FINDINGS.md). Per step:
   shared ``dagster`` Python logger and would otherwise copy one step's logs into the others;
 * stopping (timeout, fail-fast, run termination) terminates the subprocesses attributed to the
   step (see ``ownership``) and raises a :class:`StepStoppedError` in the step's thread with
-  ``PyThreadState_SetAsyncExc``. That interrupts Python code between bytecodes, and code
-  waiting on a subprocess that was just terminated, but NOT a thread blocked inside one C call
-  (``time.sleep``, a socket read, a long NumPy or DuckDB call): such a thread is abandoned. It
-  keeps running in the background until that call returns, muted: whatever it logs afterwards
-  is dropped, and the scheduler reports the step failed for it.
+  ``PyThreadState_SetAsyncExc``. The exception is only scheduled while the thread's innermost
+  Python frame is the step's own code (checked under the GIL, retried every tick otherwise):
+  raised inside ``logging`` or a storage call it could leave a lock held and hang the run.
+  This interrupts Python code between bytecodes, and code waiting on a subprocess that was
+  just terminated, but NOT a thread blocked inside one C call (``time.sleep``, a socket read,
+  a long NumPy or DuckDB call): such a thread is abandoned. It keeps running in the
+  background until that call returns, muted: whatever it logs afterwards is dropped, and the
+  scheduler reports the step failed for it.
 """
 
 import ctypes
@@ -55,10 +58,38 @@ _STOP_ERRORS: dict[StopKind, type[BaseException]] = {
 }
 
 
+_FRAMEWORK_MODULES = (
+    "logging",
+    "threading",
+    "queue",
+    "subprocess",
+    "selectors",
+    "contextlib",
+    "importlib",
+    "sqlite3",
+    "sqlalchemy",
+    "multiprocessing",
+    "concurrent",
+    "asyncio",
+    "dagster",
+    "dagster_shared",
+    "orch_assets.executor",
+)
+
+
 def _raise_in_thread(ident: int, exc_type: type[BaseException] | None) -> int:
     """Schedule exc_type to be raised in thread ``ident``; None clears a pending one."""
     target = ctypes.py_object(exc_type) if exc_type is not None else None
     return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), target)
+
+
+def _in_step_code(ident: int) -> bool:
+    """Whether the thread's innermost Python frame belongs to neither Python nor Dagster internals."""
+    frame = sys._current_frames().get(ident)  # noqa: SLF001
+    if frame is None:
+        return False
+    module = str(frame.f_globals.get("__name__", ""))
+    return not any(module == name or module.startswith(f"{name}.") for name in _FRAMEWORK_MODULES)
 
 
 class _StepWorker:
@@ -78,7 +109,8 @@ class _StepWorker:
         self._streams = streams
         self._lock = threading.Lock()
         self._in_step = False
-        self._stop_requested = False
+        self._stop: type[BaseException] | None = None
+        self._interrupted = False
         self.thread = threading.Thread(
             target=self._main, name=f"orch-step-{context.step.key}", daemon=True
         )
@@ -117,11 +149,22 @@ class _StepWorker:
                     _raise_in_thread(self.thread.ident, None)
 
     def stop(self, kind: StopKind, detail: str) -> None:
-        terminate_in_background(self.scope.live_processes())
-        with self._lock:
-            if self._in_step and not self._stop_requested and self.thread.ident is not None:
-                self._stop_requested = True
-                _raise_in_thread(self.thread.ident, with_detail(_STOP_ERRORS[kind], detail))
+        """First call: terminate the step's subprocesses. Every call: try to interrupt the thread."""
+        if self._stop is None:
+            self._stop = with_detail(_STOP_ERRORS[kind], detail)
+            self.scope.muted = True
+            terminate_in_background(self.scope.live_processes())
+        if self._interrupted:
+            return
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1.0)
+        try:
+            with self._lock:
+                ident = self.thread.ident
+                if self._in_step and ident is not None and _in_step_code(ident):
+                    self._interrupted = _raise_in_thread(ident, self._stop) == 1
+        finally:
+            sys.setswitchinterval(interval)
 
 
 class ThreadLauncher:

@@ -42,7 +42,7 @@ def test_three_year_simulation_reconciles_every_year(instance: dg.DagsterInstanc
             from fct_workforce_snapshot group by all
         )
         select e.simulation_year, n.active_start, e.hires, e.exits, n.active_end
-        from events e join ends n using (simulation_year)
+        from events e join snapshot n using (simulation_year)
         order by 1
         """,
     )
@@ -166,7 +166,7 @@ def _census_csv(path: Path, corrupt: dict[str, str]) -> Path:
 def test_a_corrupt_census_row_fails_the_dbt_tests_and_loses_no_earlier_result(
     instance: dg.DagsterInstance, tmp_path: Path, corrupt: dict[str, str], failing_test: str
 ) -> None:
-    assert run_simulation(instance, tmp_path, start_year=2025, end_year=2026).success
+    assert run_simulation(instance, tmp_path, start_year=2025, end_year=2025).success
     before = table_fingerprint(database(tmp_path))
     census = _census_csv(tmp_path / "census.csv", corrupt)
 
