@@ -7,7 +7,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,12 +75,17 @@ def worker_command(request: WorkerRequest) -> list[str]:
 class WorkerProcess:
     """A running worker. Iterate :meth:`messages`; the process is always reaped on exit.
 
-    ``on_start`` is called with the child's pid as soon as it exists, so the caller can make it
+    ``on_start`` is called with the child process as soon as it exists, so the caller can make it
     known to whatever may need to terminate it (the adaptive executor's step timeouts).
     """
 
-    def __init__(self, request: WorkerRequest) -> None:
+    def __init__(
+        self,
+        request: WorkerRequest,
+        on_start: Callable[[subprocess.Popen[str]], object] | None = None,
+    ) -> None:
         self.request = request
+        self._on_start = on_start
         self.pid: int | None = None
         self._stderr: deque[str] = deque(maxlen=60)
         self._last_year: int | None = None
@@ -97,6 +102,8 @@ class WorkerProcess:
             start_new_session=True,
         )
         self.pid = proc.pid
+        if self._on_start is not None:
+            self._on_start(proc)
         drain = threading.Thread(target=self._drain_stderr, args=(proc,), daemon=True)
         drain.start()
         failed_year: dict[str, Any] | None = None

@@ -3,7 +3,7 @@
 from collections import Counter
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance
+from dagster import DagsterEventType, DagsterInstance, instance_for_test
 
 from tests.test_executor import jobs
 from tests.test_executor.support import entries, events_of, max_overlap, run, step_intervals
@@ -61,9 +61,31 @@ def test_stdout_of_each_step_is_prefixed_with_its_step_key_in_the_run_compute_lo
     result = run(executor_instance, jobs.chatty_job, {"max_concurrent": 3})
 
     (captured,) = events_of(executor_instance, result.run_id, DagsterEventType.LOGS_CAPTURED)
-    log_key = captured.dagster_event.logs_captured_data.log_key  # type: ignore[union-attr]
-    stdout = executor_instance.compute_log_manager.get_log_data(log_key).stdout.decode()  # type: ignore[union-attr]
+    data = captured.dagster_event.logs_captured_data  # type: ignore[union-attr]
+    assert set(data.step_keys) == {"chatty_a", "chatty_b", "chatty_c"}
+    manager = executor_instance.compute_log_manager
+    log_key = manager.build_log_key_for_run(result.run_id, data.file_key)
+    stdout = manager.get_log_data(log_key).stdout.decode()  # type: ignore[union-attr]
     for name in ("chatty_a", "chatty_b", "chatty_c"):
         for i in range(5):
             assert f"[{name}] stdout from {name} #{i}\n" in stdout
     assert "stdout from chatty_a" not in stdout.replace("[chatty_a] stdout from chatty_a", "")
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.filterwarnings("ignore::dagster.BetaWarning")
+def test_threads_do_not_deadlock_when_dagster_yaml_configures_python_logging() -> None:
+    """Regression: per-step dictConfig under threads deadlocked the run (FINDINGS trap 1)."""
+    overrides = {
+        "python_logs": {
+            "python_log_level": "INFO",
+            "managed_python_loggers": ["orch_test_logger"],
+            "dagster_handler_config": {
+                "handlers": {"null_handler": {"class": "logging.NullHandler"}},
+            },
+        }
+    }
+    with instance_for_test(overrides=overrides) as instance:
+        for _ in range(3):
+            result = run(instance, jobs.chatty_job, {"max_concurrent": 3})
+            assert result.success

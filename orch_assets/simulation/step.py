@@ -1,0 +1,192 @@
+"""The body of a simulation step: check inputs, start the dbt worker, stream its events."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import duckdb
+
+from orch_assets.config import SimulationConfig, resolve_threads
+from orch_assets.dbt.events import dbt_node_events
+from orch_assets.dbt.runner import DbtWorkerError, WorkerProcess, WorkerRequest
+from orch_assets.dbt.selection import conditional_exclusions, load_project_vars, subset_selection
+from orch_assets.dbt.translator import ExecutionClassTranslator
+from orch_assets.executor import live_cap, register_subprocess
+from orch_assets.project import workforce_dbt_project
+from orch_assets.simulation.results import (
+    SNAPSHOT_MODEL,
+    SUMMARY_MODEL,
+    SUMMARY_QUERIES,
+    YearResults,
+    simulation_fingerprint,
+    years_table,
+)
+
+TAG_PREFIX = "orch/"
+
+
+def _require_previous_year(config: SimulationConfig, database_path: Path) -> None:
+    """A run that starts after start_year continues from the stored snapshot of the year before."""
+    first = config.years[0]
+    if first == config.start_year:
+        return
+    rows = 0
+    if database_path.exists():
+        con = duckdb.connect(str(database_path), read_only=True)
+        try:
+            rows = con.execute(
+                f"select count(*) from {SNAPSHOT_MODEL} where simulation_year = ?", [first - 1]
+            ).fetchone()[0]
+        except duckdb.CatalogException:
+            rows = 0
+        finally:
+            con.close()
+    if not rows:
+        raise dg.Failure(
+            f"from_year {first} continues from the {first - 1} snapshot, but {database_path} has "
+            f"none: run from start_year {config.start_year} first"
+        )
+
+
+def _dbt_threads(context: dg.AssetExecutionContext, config: SimulationConfig) -> tuple[int, str]:
+    """Configured threads, never more than the adaptive executor's live cap for this run."""
+    threads, source = resolve_threads(config.threads, os.environ, os.cpu_count())
+    cap = live_cap(context.run_id)
+    if cap is not None and cap < threads:
+        context.log.info(f"dbt threads {threads} lowered to the executor's live cap {cap}")
+        return cap, f"{source}, capped by the executor's live cap"
+    return threads, source
+
+
+def run_simulation(
+    context: dg.AssetExecutionContext,
+    config: SimulationConfig,
+    database_path: Path,
+    simulation: str,
+) -> Iterator[dg.Output | dg.AssetMaterialization]:
+    """Runs ``config.years`` in order into ``database_path``, yielding dagster-dbt events."""
+    project = workforce_dbt_project
+    translator = ExecutionClassTranslator()
+    manifest = json.loads(project.manifest_path.read_text())
+    if config.census_file and not Path(config.census_file).is_file():
+        raise dg.Failure(f"census_file {config.census_file!r} does not exist")
+    _require_previous_year(config, database_path)
+    threads, threads_source = _dbt_threads(context, config)
+    dbt_vars = config.dbt_vars()
+    if config.census_file:
+        dbt_vars["census_file"] = str(Path(config.census_file).resolve())
+    select = (
+        subset_selection(manifest, context.selected_asset_keys, translator.get_asset_key)
+        if context.is_subset
+        else []
+    )
+    exclude = conditional_exclusions(manifest, dbt_vars, load_project_vars(project.project_dir))
+    context.instance.add_run_tags(
+        context.run_id,
+        {
+            f"{TAG_PREFIX}dbt_threads": str(threads),
+            f"{TAG_PREFIX}simulation": simulation,
+            f"{TAG_PREFIX}n_employees": str(config.n_employees),
+            f"{TAG_PREFIX}years": f"{config.start_year}-{config.end_year}",
+        },
+    )
+    context.log.info(
+        f"Simulating {simulation} {config.years[0]}-{config.end_year}, {config.n_employees} "
+        f"employees, dbt threads {threads} ({threads_source}), database {database_path}"
+        + (f"; conditional models switched off: {', '.join(exclude)}" if exclude else "")
+    )
+    database_path.parent.mkdir(parents=True, exist_ok=True)
+    request = WorkerRequest(
+        project_dir=project.project_dir,
+        profiles_dir=project.profiles_dir,
+        partial_parse_seed=project.manifest_path.with_name("partial_parse.msgpack"),
+        database_path=database_path,
+        target_path=database_path.parent / "dbt_target",
+        years=config.years,
+        threads=threads,
+        vars=dbt_vars,
+        select=select,
+        exclude=exclude,
+        summary_queries=SUMMARY_QUERIES,
+    )
+    stream = _SimulationStream(context, manifest, translator, config.years)
+    try:
+        yield from stream.events(WorkerProcess(request, on_start=register_subprocess))
+    except DbtWorkerError as error:
+        raise dg.Failure(
+            description=str(error),
+            metadata={"worker stderr (tail)": dg.MetadataValue.text(error.stderr_tail[-4000:])},
+        ) from None
+    fingerprint = simulation_fingerprint({r.year: r.fingerprint_rows for r in stream.results})
+    context.instance.add_run_tags(context.run_id, {f"{TAG_PREFIX}fingerprint": fingerprint})
+    context.log.info(f"Simulation fingerprint {fingerprint}")
+
+
+class _SimulationStream:
+    """Turns worker messages into logs and asset events, one year at a time.
+
+    A year's dbt events are held until the worker has read that year's results, so that the
+    snapshot and summary materializations carry the year's headcount, compensation and row
+    count. The final year's events become the step's outputs; earlier years', materializations.
+    """
+
+    def __init__(
+        self,
+        context: dg.AssetExecutionContext,
+        manifest: Mapping[str, Any],
+        translator: ExecutionClassTranslator,
+        years: list[int],
+    ) -> None:
+        self.context = context
+        self.manifest = manifest
+        self.translator = translator
+        self.years = years
+        self.results: list[YearResults] = []
+        self._pending: list[dict[str, Any]] = []
+        by_name = {p["name"]: p for p in manifest["nodes"].values() if p["resource_type"] == "model"}
+        self._result_keys = [
+            translator.get_asset_key(by_name[name]) for name in (SNAPSHOT_MODEL, SUMMARY_MODEL)
+        ]
+
+    def events(self, worker: WorkerProcess) -> Iterator[dg.Output | dg.AssetMaterialization]:
+        log = self.context.log
+        for message in worker.messages():
+            kind = message["type"]
+            if kind == "ready":
+                log.info(f"dbt worker (pid {worker.pid}) parsed the project in "
+                         f"{message['startup_seconds']} s")  # fmt: skip
+            elif kind == "year_start":
+                position = self.years.index(message["year"]) + 1
+                log.info(f"Year {message['year']} ({position}/{len(self.years)})")
+            elif kind == "log":
+                emit = log.warning if message["level"] in ("warn", "error") else log.debug
+                emit(f"[{message['year']}] {message['msg']}")
+            elif kind == "dbt_event":
+                self._pending.append(message["event"])
+            elif kind == "year_summary":
+                yield from self._year_events(YearResults.from_message(message))
+            elif kind == "year_end":
+                counts = ", ".join(f"{k} {v}" for k, v in sorted(message["counts"].items()))
+                status = "done" if message["success"] else "FAILED"
+                log.info(f"Year {message['year']} {status} in {message['seconds']} s: {counts}")
+
+    def _year_events(self, year: YearResults) -> Iterator[dg.Output | dg.AssetMaterialization]:
+        self.results.append(year)
+        final = year.year == self.years[-1]
+        metadata: dict[str, Any] = year.metadata()
+        if final:
+            metadata["years"] = years_table(self.results)
+            metadata["orch/fingerprint"] = simulation_fingerprint(
+                {r.year: r.fingerprint_rows for r in self.results}
+            )
+        extra = {key: metadata for key in self._result_keys}
+        for raw in self._pending:
+            yield from dbt_node_events(
+                self.context, self.manifest, self.translator, raw, year.year, final, extra
+            )
+        self._pending.clear()

@@ -1,0 +1,75 @@
+"""Breaks if the Dagster internals the executor relies on change (dagster is pinned <1.14)."""
+
+import inspect
+from collections.abc import Callable
+
+import dagster
+import pytest
+
+from orch_assets.executor import _internals
+
+
+def parameters(function: Callable[..., object]) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def test_the_pinned_dagster_minor_version_is_the_one_these_internals_were_written_for() -> None:
+    assert dagster.__version__.startswith("1.13."), dagster.__version__
+
+
+@pytest.mark.parametrize(
+    ("function", "expected"),
+    [
+        (
+            _internals.ActiveExecution.__init__,
+            ["self", "execution_plan", "retry_mode", "sort_key_fn", "max_concurrent",
+             "tag_concurrency_limits", "instance_concurrency_context", "step_dependency_config"],
+        ),
+        (_internals.ActiveExecution.get_steps_to_execute, ["self", "limit"]),
+        (_internals.ActiveExecution.handle_event, ["self", "dagster_event"]),
+        (_internals.ActiveExecution.verify_complete, ["self", "job_context", "step_key"]),
+        (_internals.ActiveExecution.plan_events_iterator, ["self", "job_context"]),
+        (_internals.ActiveExecution.concurrency_event_iterator, ["self", "plan_context"]),
+        (_internals.dagster_event_sequence_for_step, ["step_context", "force_local_execution"]),
+        (_internals.trigger_hooks, ["step_context", "step_event_list"]),
+        (
+            _internals.PlanExecutionContextManager.__init__,
+            ["self", "job", "execution_plan", "run_config", "dagster_run", "instance", "retry_mode",
+             "scoped_resources_builder_cm", "raise_on_error", "output_capture", "step_dependency_config"],
+        ),
+        (_internals.ExecuteRunWithPlanIterable.__init__,
+         ["self", "execution_plan", "iterator", "execution_context_manager"]),
+        (
+            _internals.execute_plan_iterator,
+            ["execution_plan", "job", "dagster_run", "instance", "retry_mode", "run_config",
+             "step_dependency_config"],
+        ),
+        (_internals.create_context_free_log_manager, ["instance", "dagster_run"]),
+        (_internals.PlanExecutionContext.for_step, ["self", "step", "known_state"]),
+    ],
+    ids=lambda value: getattr(value, "__qualname__", None) or "",
+)
+def test_internal_signatures_are_unchanged(function: Callable[..., object], expected: list[str]) -> None:
+    assert parameters(function) == expected
+
+
+def test_active_execution_keeps_the_private_state_the_class_gate_edits() -> None:
+    source = inspect.getsource(_internals.ActiveExecution)
+    assert "self._executable: list[str] = []" in source
+    assert "def _update(self) -> None:" in source
+    assert "for key in self._executable" in source
+
+
+def test_step_contexts_keep_their_event_loop_in_the_attribute_thread_mode_replaces() -> None:
+    assert issubclass(_internals.StepExecutionContext, _internals.PlanExecutionContext)
+    source = inspect.getsource(_internals.PlanExecutionContext)
+    assert "self._event_loop = event_loop" in source
+    assert "return self._event_loop" in source
+
+
+def test_dagster_log_handlers_still_ignore_added_filters() -> None:
+    """Thread mode wraps ``filter`` on the handler instance because of this override."""
+    from dagster._core.log_manager import DagsterLogHandler
+
+    assert "filter" in DagsterLogHandler.__dict__
+    assert "super().filter" not in inspect.getsource(DagsterLogHandler.filter)
