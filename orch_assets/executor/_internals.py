@@ -19,6 +19,7 @@ import asyncio
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
+from dagster._core.definitions.dependency import NodeHandle
 from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.events import DagsterEvent, EngineEventData
@@ -41,6 +42,8 @@ from dagster._core.execution.context_creation_job import (
 from dagster._core.execution.plan.active import ActiveExecution
 from dagster._core.execution.plan.execute_plan import (
     _trigger_hook as trigger_hooks,
+)
+from dagster._core.execution.plan.execute_plan import (
     dagster_event_sequence_for_step,
 )
 from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
@@ -73,6 +76,7 @@ __all__ = [
     "InstanceConcurrencyContext",
     "InstanceRef",
     "KnownExecutionState",
+    "NodeHandle",
     "PlanExecutionContext",
     "PlanExecutionContextManager",
     "PlanOrchestrationContext",

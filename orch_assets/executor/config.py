@@ -62,7 +62,9 @@ def _class_limits_field() -> Field:
         Permissive(
             {
                 "sequential": Field(int, default_value=1, description="At most this many at once."),
-                "conditional": Field(int, default_value=2, description="At most this many at once."),
+                "conditional": Field(
+                    int, default_value=2, description="At most this many at once."
+                ),
                 "parallel_safe": Field(
                     Noneable(int), default_value=None, description="null: up to the live cap."
                 ),
@@ -88,7 +90,8 @@ ADAPTIVE_CONFIG_SCHEMA: dict[str, Field] = {
         Noneable(Any),
         default_value=None,
         description=f"Most steps at once: 1-{MAX_CONCURRENT_LIMIT} or 'auto'. Unset: env "
-        f"{MAX_CONCURRENT_ENV} if set, else 'auto' (4 x CPUs in thread mode, CPUs in process mode).",
+        f"{MAX_CONCURRENT_ENV} if set, else 'auto' (4 x CPUs in thread mode, CPUs in process "
+        "mode).",
     ),
     "memory_pause_percent": Field(
         float, default_value=80.0, description="System memory used % at which launching pauses."
@@ -140,7 +143,9 @@ def _number(config: Mapping[str, Any], field: str, low: float, high: float) -> f
     return float(value)
 
 
-def _optional_number(config: Mapping[str, Any], field: str, low: float, high: float) -> float | None:
+def _optional_number(
+    config: Mapping[str, Any], field: str, low: float, high: float
+) -> float | None:
     return None if config.get(field) is None else _number(config, field, low, high)
 
 
@@ -157,7 +162,9 @@ def resolve_max_concurrent(value: object, mode: str) -> tuple[int, str]:
     if value is None:
         env_value = os.environ.get(MAX_CONCURRENT_ENV, "").strip()
         value, source = (env_value, f"env {MAX_CONCURRENT_ENV}") if env_value else ("auto", "auto")
-    field = "max_concurrent" if source == "config" else f"max_concurrent (from {MAX_CONCURRENT_ENV})"
+    field = (
+        "max_concurrent" if source == "config" else f"max_concurrent (from {MAX_CONCURRENT_ENV})"
+    )
     if isinstance(value, str) and value.strip().lower() == "auto":
         return auto_max_concurrent(mode), "auto" if source != "config" else "config auto"
     if isinstance(value, str) and value.strip().isdigit():
@@ -172,8 +179,12 @@ def resolve_max_concurrent(value: object, mode: str) -> tuple[int, str]:
 def _class_limits(raw: Mapping[str, Any] | None) -> dict[str, int | None]:
     limits: dict[str, int | None] = dict(DEFAULT_CLASS_LIMITS)
     for name, value in (raw or {}).items():
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise _fail(f"class_limits.{name}", "an integer >= 1 or null (up to the live cap)", value)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise _fail(
+                f"class_limits.{name}", "an integer >= 1 or null (up to the live cap)", value
+            )
         limits[name] = value
     return limits
 
@@ -201,7 +212,8 @@ def settings_from_config(config: Mapping[str, Any]) -> AdaptiveSettings:
         tag_concurrency_limits=list(config.get("tag_concurrency_limits") or []),
         fail_fast=bool(config.get("fail_fast", False)),
         step_timeout_s=timeout,
-        retries=RetryMode.from_config(config.get("retries") or {"enabled": {}}) or RetryMode.ENABLED,
+        retries=RetryMode.from_config(config.get("retries") or {"enabled": {}})
+        or RetryMode.ENABLED,
         step_dependency_config=StepDependencyConfig.from_config(
             config.get("step_dependency_config")
         ),

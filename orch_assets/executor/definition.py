@@ -2,7 +2,12 @@
 
 from collections.abc import Mapping, Sequence
 
-from dagster import ExecutorRequirement, InitExecutorContext, executor, multiple_process_executor_requirements
+from dagster import (
+    ExecutorRequirement,
+    InitExecutorContext,
+    executor,
+    multiple_process_executor_requirements,
+)
 
 from orch_assets.executor.config import ADAPTIVE_CONFIG_SCHEMA, settings_from_config
 from orch_assets.executor.engine import AdaptiveExecutor

@@ -25,7 +25,7 @@ class StepCancelledError(StepStoppedError):
 
 
 class FailFastError(DagsterError):
-    """A step failed with ``fail_fast: true``; the message names failed, cancelled and skipped steps."""
+    """Raised when a step fails under ``fail_fast: true``; names failed, cancelled, skipped."""
 
 
 def with_detail(base: type[BaseException], detail: str) -> type[BaseException]:
@@ -38,4 +38,8 @@ def with_detail(base: type[BaseException], detail: str) -> type[BaseException]:
     def __str__(self: BaseException) -> str:
         return detail
 
-    return type(base.__name__, (base,), {"detail": detail, "__str__": __str__, "__module__": base.__module__})
+    return type(
+        base.__name__,
+        (base,),
+        {"detail": detail, "__str__": __str__, "__module__": base.__module__},
+    )

@@ -64,7 +64,7 @@ class StepLauncher(Protocol):
         ...
 
     def stop(self, token: int, kind: StopKind, detail: str) -> None:
-        """Stop a running launch as well as the mode allows; called again each tick until it ends."""
+        """Stop a running launch as well as the mode allows; called again each tick until done."""
         ...
 
     def abandon(self, token: int) -> bool:

@@ -88,9 +88,15 @@ class CapacityMonitor:
         return self._change_notice(old, reading, decision.reasons)
 
     def _change_notice(self, old: int, reading: Reading, reasons: tuple[str, ...]) -> Notice:
-        why = "; ".join(reasons) if reasons else f"back to max_concurrent {self._policy.max_concurrent}"
+        why = (
+            "; ".join(reasons)
+            if reasons
+            else f"back to max_concurrent {self._policy.max_concurrent}"
+        )
         return Notice(
-            message=f"Adaptive executor: live cap {old} -> {self.cap} ({why}; {reading.describe()}).",
+            message=(
+                f"Adaptive executor: live cap {old} -> {self.cap} ({why}; {reading.describe()})."
+            ),
             metadata={
                 "old_cap": old,
                 "new_cap": self.cap,

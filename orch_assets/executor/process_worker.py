@@ -101,5 +101,7 @@ def _run_step(
         ):
             _send(conn, command, Kind.EVENT, event=event)
     except BaseException:
-        _send(conn, command, Kind.ERROR, error=serializable_error_info_from_exc_info(sys.exc_info()))
+        _send(
+            conn, command, Kind.ERROR, error=serializable_error_info_from_exc_info(sys.exc_info())
+        )
     _send(conn, command, Kind.DONE)

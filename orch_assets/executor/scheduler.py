@@ -8,10 +8,8 @@ messages until the next thing is due. The loop wakes as soon as a message arrive
 step frees its slot immediately rather than at the next tick.
 """
 
-import itertools
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from dagster import DagsterEventType, DagsterExecutionInterruptedError, Executor
 
@@ -28,29 +26,22 @@ from orch_assets.executor._internals import (
     get_run_crash_explanation,
 )
 from orch_assets.executor.config import AdaptiveSettings
+from orch_assets.executor.launches import Launch, Launches
 from orch_assets.executor.messages import Kind, StepLauncher, StopKind, WorkerMessage
 from orch_assets.executor.monitor import CapacityMonitor
 from orch_assets.executor.outcomes import Outcomes
 from orch_assets.executor.steps import StepTraits
 
-STOP_GRACE_S = 1.0
-STOP_RETRY_S = 0.05
 MAX_WAIT_S = 1.0
 MIN_WAIT_S = 0.02
 
 Context = PlanExecutionContext | PlanOrchestrationContext
 LauncherFactory = Callable[[Callable[[], int]], StepLauncher]
-
-
-@dataclass
-class _Running:
-    token: int
-    step: ExecutionStep
-    deadline: float | None
-    timeout_s: float | None
-    stop_kind: StopKind | None = None
-    stop_detail: str = ""
-    stopped_at: float = 0.0
+STOPPED_ERROR_CLASS = {
+    StopKind.TIMEOUT: "StepTimeoutError",
+    StopKind.FAIL_FAST: "StepCancelledError",
+    StopKind.INTERRUPT: "DagsterExecutionInterruptedError",
+}
 
 
 class Scheduler:
@@ -74,16 +65,12 @@ class Scheduler:
         self._monitor = monitor
         self._traits = traits
         self._launcher_factory = launcher_factory
-        self._allowance = start_allowance_s
-        self._running: dict[str, _Running] = {}
-        self._tokens = itertools.count(1)
+        self._launches = Launches(start_allowance_s)
         self._interrupted = False
-        self._dropped: set[int] = set()
-        self._outstanding: set[int] = set()
         self.outcomes = Outcomes(settings.fail_fast)
 
-    def _gate(self, ready: list[ExecutionStep]) -> set[str]:
-        return self._traits.held_by_class(ready, self._running.keys())
+    def _gate(self, ready: Sequence[ExecutionStep]) -> set[str]:
+        return self._traits.held_by_class(ready, self._launches.by_key.keys())
 
     def run(self) -> Iterator[DagsterEvent]:
         with (
@@ -98,16 +85,21 @@ class Scheduler:
             ) as active,
         ):
             self._active = active
-            self._launcher = self._launcher_factory(lambda: len(self._running))
+            self._launcher = self._launcher_factory(lambda: len(self._launches))
             try:
                 yield from self._loop()
             finally:
                 self._launcher.close()
             yield from self._finish()
 
-    def _engine_event(self, message: str, step: ExecutionStep | None = None, **meta: object) -> DagsterEvent:
+    def _engine_event(
+        self,
+        message: str,
+        step: ExecutionStep | None = None,
+        metadata: Mapping[str, str | int | float] | None = None,
+    ) -> DagsterEvent:
         context = self._ctx.for_step(step) if step is not None else self._ctx
-        return DagsterEvent.engine_event(context, message, EngineEventData(metadata=meta))  # type: ignore[arg-type]
+        return DagsterEvent.engine_event(context, message, EngineEventData(metadata=metadata))
 
     def _loop(self) -> Iterator[DagsterEvent]:
         while True:
@@ -115,12 +107,13 @@ class Scheduler:
                 self._interrupted = True
                 self._active.mark_interrupted()
                 yield self._engine_event(
-                    f"Adaptive executor: termination requested; stopping {len(self._running)} running steps."
+                    "Adaptive executor: termination requested; stopping "
+                    f"{len(self._launches)} running steps."
                 )
                 self._stop_all(StopKind.INTERRUPT, "the run was terminated")
             notice = self._monitor.sample_if_due()
             if notice is not None:
-                yield self._engine_event(notice.message, **notice.metadata)
+                yield self._engine_event(notice.message, metadata=notice.metadata)
                 self._launcher.fit_to_cap(self._monitor.cap)
             if not self._interrupted and not self.outcomes.stopping:
                 yield from self._launch_ready()
@@ -129,113 +122,99 @@ class Scheduler:
                 yield from self._handle(message)
             yield from self._active.plan_events_iterator(self._ctx)
             stopping = self._interrupted or self.outcomes.stopping
-            finished = stopping or self._active.is_complete
-            if finished and not self._running and not self._outstanding:
+            if (stopping or self._active.is_complete) and self._launches.idle:
                 return
 
     def _wait_time(self) -> float:
-        now = time.monotonic()
         due = [self._monitor.seconds_to_next_sample(), MAX_WAIT_S]
+        due += self._launches.due_in(time.monotonic())
         sleep = self._active.sleep_interval()
         if sleep > 0:
             due.append(sleep)
-        for running in self._running.values():
-            if running.stop_kind is not None:
-                due.append(min(STOP_RETRY_S, running.stopped_at + STOP_GRACE_S - now))
-            elif running.deadline is not None:
-                due.append(running.deadline - now)
         return max(MIN_WAIT_S, min(due))
 
     def _launch_ready(self) -> Iterator[DagsterEvent]:
-        free = self._monitor.cap - len(self._running)
+        free = self._monitor.cap - len(self._launches)
         if free <= 0:
             return
         steps = self._active.get_steps_to_execute(limit=free)
         yield from self._active.concurrency_event_iterator(self._ctx)
         for step in steps:
-            token = next(self._tokens)
-            timeout = self._traits.timeout_s(step)
-            deadline = None if timeout is None else time.monotonic() + self._allowance + timeout
-            self._running[step.key] = _Running(token, step, deadline, timeout)
-            self._outstanding.add(token)
+            launch = self._launches.add(step, self._traits.timeout_s(step))
             self.outcomes.launched.add(step.key)
-            self._monitor.metrics.peak_concurrency = max(
-                self._monitor.metrics.peak_concurrency, len(self._running)
-            )
+            self._monitor.metrics.peak_concurrency = self._launches.peak
             yield from self._launcher.launch(
-                step, token, self._active.get_known_state(), self._monitor.cap
+                step, launch.token, self._active.get_known_state(), self._monitor.cap
             )
 
-    def _stop(self, running: _Running, kind: StopKind, detail: str) -> None:
-        running.stop_kind, running.stop_detail = kind, detail
-        running.stopped_at = time.monotonic()
-        self._launcher.stop(running.token, kind, detail)
+    def _stop(self, launch: Launch, kind: StopKind, detail: str) -> None:
+        launch.stop(kind, detail)
+        self._launcher.stop(launch.token, kind, detail)
 
     def _stop_all(self, kind: StopKind, why: str) -> None:
-        for key, running in self._running.items():
-            if running.stop_kind is None:
-                self._stop(running, kind, f'Step "{key}" was stopped: {why}.')
+        for key, launch in self._launches.by_key.items():
+            if launch.stop_kind is None:
+                self._stop(launch, kind, f'Step "{key}" was stopped: {why}.')
 
     def _enforce_deadlines(self) -> Iterator[DagsterEvent]:
         now = time.monotonic()
-        for key, running in list(self._running.items()):
-            if running.stop_kind is None and running.deadline is not None and now >= running.deadline:
+        for key, launch in list(self._launches.by_key.items()):
+            if launch.overdue(now):
                 detail = (
                     f'Step "{key}" timed out: it ran longer than its timeout of '
-                    f"{running.timeout_s:g} s (step_timeout_s or tag orch/step_timeout_s)."
+                    f"{launch.timeout_s:g} s (step_timeout_s or tag orch/step_timeout_s)."
                 )
-                yield self._engine_event(f"Adaptive executor: {detail} Stopping it.", running.step)
-                self._stop(running, StopKind.TIMEOUT, detail)
-            elif running.stop_kind is not None and now < running.stopped_at + STOP_GRACE_S:
-                self._launcher.stop(running.token, running.stop_kind, running.stop_detail)
-            elif running.stop_kind is not None:
-                abandoned = self._launcher.abandon(running.token)
-                if abandoned:
-                    self._outstanding.discard(running.token)
+                yield self._engine_event(f"Adaptive executor: {detail} Stopping it.", launch.step)
+                self._stop(launch, StopKind.TIMEOUT, detail)
+            elif launch.in_grace(now):
+                self._launcher.stop(launch.token, launch.stop_kind, launch.stop_detail)  # type: ignore[arg-type]
+            elif launch.stop_kind is not None:
+                abandoned = self._launcher.abandon(launch.token)
                 note = (
                     " Its thread was blocked in a call that cannot be interrupted and was "
                     "abandoned; anything it logs from now on is dropped."
                     if abandoned
                     else ""
                 )
-                yield from self._fail_stopped(running, note)
+                yield from self._fail_stopped(launch, note, worker_gone=abandoned)
 
     def _fail_stopped(
-        self, running: _Running, note: str = "", cause: SerializableErrorInfo | None = None
+        self,
+        launch: Launch,
+        note: str = "",
+        cause: SerializableErrorInfo | None = None,
+        worker_gone: bool = False,
     ) -> Iterator[DagsterEvent]:
-        """Fail a stopped step; whatever its worker reported after the stop is replaced."""
-        assert running.stop_kind is not None
-        self._dropped.add(running.token)
-        cls_name = {
-            StopKind.TIMEOUT: "StepTimeoutError",
-            StopKind.FAIL_FAST: "StepCancelledError",
-            StopKind.INTERRUPT: "DagsterExecutionInterruptedError",
-        }[running.stop_kind]
-        step_context = self._ctx.for_step(running.step)
+        """Fail a stopped step; whatever its worker reports after the stop is replaced."""
+        assert launch.stop_kind is not None
+        self._launches.drop(launch, worker_gone)
         event = self.outcomes.stopped_failure_event(
-            step_context, running.stop_detail + note, cls_name, cause
+            self._ctx.for_step(launch.step),
+            launch.stop_detail + note,
+            STOPPED_ERROR_CLASS[launch.stop_kind],
+            cause,
         )
-        yield from self._complete(running, event)
+        yield from self._complete(launch, event)
 
-    def _complete(self, running: _Running, event: DagsterEvent) -> Iterator[DagsterEvent]:
+    def _complete(self, launch: Launch, event: DagsterEvent) -> Iterator[DagsterEvent]:
         """Record a terminal event the scheduler made for the current launch of a step."""
         yield event
         self._active.handle_event(event)
-        yield from self._after_terminal(running, event)
+        yield from self._after_terminal(launch, event)
 
-    def _after_terminal(self, running: _Running, event: DagsterEvent) -> Iterator[DagsterEvent]:
-        self._running.pop(running.step.key, None)
+    def _after_terminal(self, launch: Launch, event: DagsterEvent) -> Iterator[DagsterEvent]:
+        self._launches.end(launch)
         if not event.is_step_failure:
             return
-        self.outcomes.record_failure(running.step.key, running.stop_kind)
-        if self.outcomes.should_trigger_fail_fast(running.stop_kind):
+        self.outcomes.record_failure(launch.step.key, launch.stop_kind)
+        if self.outcomes.should_trigger_fail_fast(launch.stop_kind):
             self.outcomes.stopping = True
             yield self._engine_event(
-                f'Adaptive executor: step "{running.step.key}" failed and fail_fast is on; '
-                f"starting no more steps and stopping {len(self._running)} running ones."
+                f'Adaptive executor: step "{launch.step.key}" failed and fail_fast is on; '
+                f"starting no more steps and stopping {len(self._launches)} running ones."
             )
             self._stop_all(
-                StopKind.FAIL_FAST, f'step "{running.step.key}" failed and fail_fast is on'
+                StopKind.FAIL_FAST, f'step "{launch.step.key}" failed and fail_fast is on'
             )
 
     def _handle(self, message: WorkerMessage) -> Iterator[DagsterEvent]:
@@ -245,55 +224,53 @@ class Scheduler:
         terminal event (hooks still run), so a retry can overlap the previous attempt's end.
         """
         if message.kind in (Kind.DONE, Kind.CRASH):
-            self._outstanding.discard(message.token)
-        if message.token in self._dropped:
+            self._launches.outstanding.discard(message.token)
+        if message.token in self._launches.dropped:
             return
-        running = self._running.get(message.step_key)
-        current = running is not None and running.token == message.token
-        if message.kind is Kind.EVENT and message.event is not None and not current:
-            yield message.event
-        elif running is None or not current:
-            return
-        elif running.stop_kind is not None:
-            yield from self._handle_after_stop(running, message)
+        launch = self._launches.current(message)
+        if launch is None:
+            if message.kind is Kind.EVENT and message.event is not None:
+                yield message.event
+        elif launch.stop_kind is not None:
+            yield from self._handle_after_stop(launch, message)
         elif message.kind is Kind.EVENT and message.event is not None:
-            yield from self._handle_event(running, message.event)
+            yield from self._handle_event(launch, message.event)
         elif message.kind is Kind.DONE:
-            self._running.pop(message.step_key, None)
+            self._launches.end(launch)
             self._active.verify_complete(self._ctx, message.step_key)
         else:
-            yield from self._fail_lost(running, message)
+            yield from self._fail_lost(launch, message)
 
-    def _handle_after_stop(self, running: _Running, message: WorkerMessage) -> Iterator[DagsterEvent]:
+    def _handle_after_stop(self, launch: Launch, message: WorkerMessage) -> Iterator[DagsterEvent]:
         """A stopped step's worker is muted: drop its events until it ends, then fail the step."""
         event = message.event
         if message.kind is Kind.EVENT and event is not None:
             if not (event.is_step_success or event.is_step_failure or event.is_step_up_for_retry):
                 return
             cause = event.step_failure_data.error if event.is_step_failure else None
-            yield from self._fail_stopped(running, cause=cause)
+            yield from self._fail_stopped(launch, cause=cause)
         else:
-            self._launcher.abandon(running.token)
-            yield from self._fail_stopped(running, cause=message.error)
+            self._launcher.abandon(launch.token)
+            yield from self._fail_stopped(launch, cause=message.error)
 
-    def _handle_event(self, running: _Running, event: DagsterEvent) -> Iterator[DagsterEvent]:
-        if event.event_type == DagsterEventType.STEP_START and running.timeout_s is not None:
-            running.deadline = time.monotonic() + running.timeout_s
+    def _handle_event(self, launch: Launch, event: DagsterEvent) -> Iterator[DagsterEvent]:
+        if event.event_type == DagsterEventType.STEP_START:
+            launch.restart_clock()
         yield event
         self._active.handle_event(event)
         if event.is_resource_init_failure and event.engine_event_data.error is not None:
             retry_or_failure = self._executor.log_failure_or_retry_event_after_error(
-                self._ctx.for_step(running.step),
+                self._ctx.for_step(launch.step),
                 event.engine_event_data.error,
                 self._active.get_known_state(),
             )
-            yield from self._complete(running, retry_or_failure)
+            yield from self._complete(launch, retry_or_failure)
         elif event.is_step_success or event.is_step_failure or event.is_step_up_for_retry:
-            yield from self._after_terminal(running, event)
+            yield from self._after_terminal(launch, event)
 
-    def _fail_lost(self, running: _Running, message: WorkerMessage) -> Iterator[DagsterEvent]:
+    def _fail_lost(self, launch: Launch, message: WorkerMessage) -> Iterator[DagsterEvent]:
         """The worker crashed or raised before the step reported success or failure."""
-        key = running.step.key
+        key = launch.step.key
         if message.kind is Kind.CRASH:
             text = get_run_crash_explanation(
                 prefix=f"Adaptive executor: worker process for step {key}",
@@ -303,16 +280,18 @@ class Scheduler:
             text = f"Adaptive executor: an error escaped the worker of step {key}."
         error = message.error or self.outcomes.error_info(text, "ChildProcessCrashException")
         yield DagsterEvent.engine_event(
-            self._ctx.for_step(running.step), text, EngineEventData.engine_error(error)
+            self._ctx.for_step(launch.step), text, EngineEventData.engine_error(error)
         )
         event = self._executor.log_failure_or_retry_event_after_error(
-            self._ctx.for_step(running.step), error, self._active.get_known_state()
+            self._ctx.for_step(launch.step), error, self._active.get_known_state()
         )
-        yield from self._complete(running, event)
+        yield from self._complete(launch, event)
 
     def _finish(self) -> Iterator[DagsterEvent]:
         if self._interrupted:
-            yield self._engine_event("Adaptive executor: stopped all running steps after termination.")
+            yield self._engine_event(
+                "Adaptive executor: stopped all running steps after termination."
+            )
             raise DagsterExecutionInterruptedError()
         if self.outcomes.stopping:
             summary = self.outcomes.summary(self._plan.step_keys_to_execute)

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 from dagster import JobDefinition
 
-from orch_assets.executor._internals import ExecutionStep
+from orch_assets.executor._internals import ExecutionStep, NodeHandle
 
 CLASS_TAG = "orch/execution_class"
 TIMEOUT_TAG = "orch/step_timeout_s"
@@ -21,13 +21,17 @@ DEFAULT_CLASS = "parallel_safe"
 def _asset_tag_values(step: ExecutionStep, job_def: JobDefinition | None, tag: str) -> list[str]:
     if job_def is None:
         return []
-    handle = step.node_handle
+    handle: NodeHandle | None = step.node_handle
     while handle is not None:
         assets_def = job_def.asset_layer.get_assets_def_for_node(handle)
         if assets_def is not None:
             tags_by_key = assets_def.tags_by_key
             return sorted(
-                {tags_by_key[key][tag] for key in assets_def.keys if tag in tags_by_key.get(key, {})}
+                {
+                    tags_by_key[key][tag]
+                    for key in assets_def.keys
+                    if tag in tags_by_key.get(key, {})
+                }
             )
         handle = handle.parent
     return []

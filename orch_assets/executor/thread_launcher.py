@@ -8,16 +8,16 @@ FINDINGS.md). Per step:
 * its Dagster log handler only accepts records from its own thread (or from any thread while it
   is the only step running), because Dagster attaches every running step's handler to the
   shared ``dagster`` Python logger and would otherwise copy one step's logs into the others;
-* stopping (timeout, fail-fast, run termination) terminates the subprocesses attributed to the
-  step (see ``ownership``) and raises a :class:`StepStoppedError` in the step's thread with
-  ``PyThreadState_SetAsyncExc``. The exception is only scheduled while the thread's innermost
-  Python frame is the step's own code (checked under the GIL, retried every tick otherwise):
-  raised inside ``logging`` or a storage call it could leave a lock held and hang the run.
-  This interrupts Python code between bytecodes, and code waiting on a subprocess that was
-  just terminated, but NOT a thread blocked inside one C call (``time.sleep``, a socket read,
-  a long NumPy or DuckDB call): such a thread is abandoned. It keeps running in the
-  background until that call returns, muted: whatever it logs afterwards is dropped, and the
-  scheduler reports the step failed for it.
+* stopping (timeout, fail-fast, run termination) mutes the step (from then on nothing it logs
+  reaches the event log; the scheduler reports the step's failure itself), terminates the
+  subprocesses attributed to it (see ``ownership``) and raises a ``StepStoppedError`` in its
+  thread with ``PyThreadState_SetAsyncExc``. The exception is only scheduled while the thread's
+  innermost Python frame is the step's own code (checked under the GIL, retried every tick
+  otherwise): raised inside ``logging`` or a storage call it could leave a lock held and hang
+  the run. This interrupts Python code between bytecodes, and code waiting on a subprocess that
+  was just terminated, but NOT a thread blocked inside one C call (``time.sleep``, a socket
+  read, a long NumPy or DuckDB call): after a grace period such a thread is abandoned and keeps
+  running, muted, in the background until that call returns.
 """
 
 import ctypes
@@ -57,7 +57,6 @@ _STOP_ERRORS: dict[StopKind, type[BaseException]] = {
     StopKind.INTERRUPT: DagsterExecutionInterruptedError,
 }
 
-
 _FRAMEWORK_MODULES = (
     "logging",
     "threading",
@@ -84,12 +83,21 @@ def _raise_in_thread(ident: int, exc_type: type[BaseException] | None) -> int:
 
 
 def _in_step_code(ident: int) -> bool:
-    """Whether the thread's innermost Python frame belongs to neither Python nor Dagster internals."""
+    """Whether the thread's innermost Python frame is neither Python's nor Dagster's machinery."""
     frame = sys._current_frames().get(ident)  # noqa: SLF001
     if frame is None:
         return False
     module = str(frame.f_globals.get("__name__", ""))
     return not any(module == name or module.startswith(f"{name}.") for name in _FRAMEWORK_MODULES)
+
+
+def _both(
+    first: Callable[[logging.LogRecord], bool], second: Callable[[logging.LogRecord], object]
+) -> Callable[[logging.LogRecord], bool]:
+    def accept(record: logging.LogRecord) -> bool:
+        return first(record) and bool(second(record))
+
+    return accept
 
 
 class _StepWorker:
@@ -149,7 +157,7 @@ class _StepWorker:
                     _raise_in_thread(self.thread.ident, None)
 
     def stop(self, kind: StopKind, detail: str) -> None:
-        """First call: terminate the step's subprocesses. Every call: try to interrupt the thread."""
+        """First call: mute the step, terminate its subprocesses. Each call: try to interrupt it."""
         if self._stop is None:
             self._stop = with_detail(_STOP_ERRORS[kind], detail)
             self.scope.muted = True
@@ -182,7 +190,6 @@ class ThreadLauncher:
         self._running_count = running_count
         self._inbox: queue.Queue[WorkerMessage] = queue.Queue()
         self._workers: dict[int, _StepWorker] = {}
-        self.abandoned: list[str] = []
 
     def launch(
         self, step: ExecutionStep, token: int, known_state: KnownExecutionState, live_cap: int
@@ -209,8 +216,7 @@ class ThreadLauncher:
             return owner is scope or (owner is None and running_count() <= 1)
 
         for handler in context.log.handlers:
-            original = handler.filter
-            handler.filter = lambda record, original=original: belongs(record) and original(record)  # type: ignore[method-assign]
+            handler.filter = _both(belongs, handler.filter)  # type: ignore[method-assign,assignment]
 
     def stop(self, token: int, kind: StopKind, detail: str) -> None:
         worker = self._workers.get(token)
@@ -222,7 +228,6 @@ class ThreadLauncher:
         if worker is None or not worker.thread.is_alive():
             return False
         worker.scope.muted = True
-        self.abandoned.append(worker.context.step.key)
         return True
 
     def poll(self, timeout: float) -> list[WorkerMessage]:

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from dagster import (
+    AssetsDefinition,
     Definitions,
     Field,
     HookDefinition,
@@ -22,6 +23,7 @@ from dagster import (
     JobDefinition,
     MetadataValue,
     Nothing,
+    OpDefinition,
     OpExecutionContext,
     Output,
     RetryPolicy,
@@ -46,7 +48,9 @@ def _work_dir() -> Path:
     return path
 
 
-def _sleeper(name: str, seconds: float, tags: dict[str, str] | None = None, pool: str | None = None):
+def _sleeper(
+    name: str, seconds: float, tags: dict[str, str] | None = None, pool: str | None = None
+) -> OpDefinition:
     @op(name=name, tags=tags, pool=pool, ins={"after": In(Nothing)})
     def _op() -> None:
         time.sleep(seconds)
@@ -56,7 +60,7 @@ def _sleeper(name: str, seconds: float, tags: dict[str, str] | None = None, pool
 
 # -- concurrency ------------------------------------------------------------------------------
 
-WIDE_SLEEPERS = [_sleeper(f"nap_{i}", 0.4) for i in range(8)]
+WIDE_SLEEPERS = [_sleeper(f"nap_{i}", 0.5) for i in range(8)]
 
 
 @job(executor_def=adaptive_executor)
@@ -78,7 +82,7 @@ def execution_class_job() -> None:
         sleeper()
 
 
-def _asset_sleeper(name: str, execution_class: str):
+def _asset_sleeper(name: str, execution_class: str) -> AssetsDefinition:
     @asset(name=name, tags={"orch/execution_class": execution_class})
     def _asset() -> None:
         time.sleep(0.4)
@@ -97,6 +101,7 @@ def asset_class_job() -> JobDefinition:
         assets=ASSET_SLEEPERS,
         jobs=[define_asset_job("asset_class_job", executor_def=adaptive_executor)],
     ).resolve_job_def("asset_class_job")
+
 
 TAGGED_SLEEPERS = [_sleeper(f"duck_{i}", 0.4, tags={"database": "duckdb"}) for i in range(3)] + [
     _sleeper(f"other_{i}", 0.4) for i in range(3)
@@ -301,7 +306,7 @@ def reexecution_job() -> None:
 # -- logs, async, long subprocesses -----------------------------------------------------------
 
 
-def _chatty(name: str):
+def _chatty(name: str) -> OpDefinition:
     @op(name=name)
     def _op(context: OpExecutionContext) -> None:
         for i in range(5):
@@ -322,7 +327,7 @@ def chatty_job() -> None:
         chatty()
 
 
-def _async_sleeper(name: str):
+def _async_sleeper(name: str) -> OpDefinition:
     @op(name=name)
     async def _op() -> int:
         await asyncio.sleep(0.4)
@@ -348,3 +353,7 @@ def long_subprocess(context: OpExecutionContext) -> None:
 @job(executor_def=adaptive_executor)
 def long_subprocess_job() -> None:
     long_subprocess()
+
+
+defs = Definitions(jobs=[wide_sleep_job, long_subprocess_job])
+"""What ``dagster job execute -m tests.test_executor.jobs`` loads."""

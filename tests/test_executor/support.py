@@ -9,10 +9,10 @@ from dagster import (
     DagsterInstance,
     EventLogEntry,
     JobDefinition,
+    JobExecutionResult,
     execute_job,
     reconstructable,
 )
-from dagster._core.execution.execution_result import ExecutionResult
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ def run(
     executor_config: Mapping[str, Any] | None = None,
     ops: Mapping[str, Any] | None = None,
     **kwargs: Any,
-) -> ExecutionResult:
+) -> JobExecutionResult:
     """Execute a module-level job of ``jobs`` through ``execute_job(reconstructable(...))``."""
     run_config: dict[str, Any] = {"execution": {"config": dict(executor_config or {})}}
     if ops:
@@ -39,7 +39,9 @@ def entries(instance: DagsterInstance, run_id: str) -> list[EventLogEntry]:
     return [record.event_log_entry for record in instance.get_records_for_run(run_id).records]
 
 
-def events_of(instance: DagsterInstance, run_id: str, kind: DagsterEventType) -> list[EventLogEntry]:
+def events_of(
+    instance: DagsterInstance, run_id: str, kind: DagsterEventType
+) -> list[EventLogEntry]:
     return [
         entry
         for entry in entries(instance, run_id)

@@ -26,7 +26,9 @@ def test_concurrency_reaches_but_never_exceeds_the_cap(
 def test_sequential_mode_runs_one_step_at_a_time_whatever_max_concurrent_says(
     executor_instance: DagsterInstance,
 ) -> None:
-    result = run(executor_instance, jobs.wide_sleep_job, {"mode": "sequential", "max_concurrent": 8})
+    result = run(
+        executor_instance, jobs.wide_sleep_job, {"mode": "sequential", "max_concurrent": 8}
+    )
 
     assert result.success
     assert max_overlap(step_intervals(executor_instance, result.run_id).values()) == 1

@@ -1,4 +1,4 @@
-"""Config is validated at launch, names the field and its range, and the env default is read then."""
+"""Config is checked at launch, errors name the field and range, the env default is read then."""
 
 from typing import Any
 
@@ -14,17 +14,26 @@ from orch_assets.executor.config import (
 from tests.test_executor import jobs
 from tests.test_executor.support import events_of, run, run_failure_text
 
-INVALID = [
+INVALID: list[tuple[dict[str, Any], str]] = [
     ({"max_concurrent": 0}, "'max_concurrent' must be an integer from 1 to 16 or 'auto', got 0"),
     ({"max_concurrent": 17}, "'max_concurrent' must be an integer from 1 to 16 or 'auto', got 17"),
-    ({"max_concurrent": "lots"}, "'max_concurrent' must be an integer from 1 to 16 or 'auto', got 'lots'"),
-    ({"memory_pause_percent": 150}, "'memory_pause_percent' must be a number from 1 to 100, got 150"),
+    (
+        {"max_concurrent": "lots"},
+        "'max_concurrent' must be an integer from 1 to 16 or 'auto', got 'lots'",
+    ),
+    (
+        {"memory_pause_percent": 150},
+        "'memory_pause_percent' must be a number from 1 to 100, got 150",
+    ),
     (
         {"memory_pause_percent": 60, "memory_resume_percent": 60},
         "'memory_resume_percent' must be below memory_pause_percent (60), got 60.0",
     ),
     ({"memory_per_step_gb": 0}, "'memory_per_step_gb' must be a number from 0.01 to 4096, got 0"),
-    ({"cpu_saturation_percent": 0}, "'cpu_saturation_percent' must be a number from 1 to 100, got 0"),
+    (
+        {"cpu_saturation_percent": 0},
+        "'cpu_saturation_percent' must be a number from 1 to 100, got 0",
+    ),
     ({"step_timeout_s": -1}, "'step_timeout_s' must be a number from 0.1 to 604800, got -1"),
     ({"sample_interval_s": 0}, "'sample_interval_s' must be a number from 0.05 to 10, got 0"),
     (
@@ -35,12 +44,18 @@ INVALID = [
 
 
 @pytest.mark.parametrize(
-    ("config", "message"), INVALID, ids=[next(iter(config)) + "-" + str(i) for i, (config, _) in enumerate(INVALID)]
+    ("config", "message"),
+    INVALID,
+    ids=[next(iter(config)) + "-" + str(i) for i, (config, _) in enumerate(INVALID)],
 )
 def test_an_out_of_range_value_is_rejected_naming_the_field_and_range(
     config: dict[str, Any], message: str
 ) -> None:
-    defaults = {"memory_pause_percent": 80.0, "memory_resume_percent": 70.0, "sample_interval_s": 0.5}
+    defaults = {
+        "memory_pause_percent": 80.0,
+        "memory_resume_percent": 70.0,
+        "sample_interval_s": 0.5,
+    }
     with pytest.raises(AdaptiveConfigError, match="Invalid adaptive executor config") as raised:
         settings_from_config({**defaults, **config})
     assert message in str(raised.value)
@@ -80,8 +95,12 @@ def test_an_invalid_orch_max_concurrent_names_the_environment_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ORCH_MAX_CONCURRENT", "99")
-    with pytest.raises(AdaptiveConfigError, match=r"'max_concurrent \(from ORCH_MAX_CONCURRENT\)' must be"):
-        settings_from_config({"memory_pause_percent": 80.0, "memory_resume_percent": 70.0, "sample_interval_s": 0.5})
+    with pytest.raises(
+        AdaptiveConfigError, match=r"'max_concurrent \(from ORCH_MAX_CONCURRENT\)' must be"
+    ):
+        settings_from_config(
+            {"memory_pause_percent": 80.0, "memory_resume_percent": 70.0, "sample_interval_s": 0.5}
+        )
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,7 @@ from tests.test_executor.support import (
 
 def started_steps(instance: DagsterInstance, run_id: str) -> set[str]:
     return {
-        entry.step_key or ""
-        for entry in events_of(instance, run_id, DagsterEventType.STEP_START)
+        entry.step_key or "" for entry in events_of(instance, run_id, DagsterEventType.STEP_START)
     }
 
 
@@ -38,7 +37,11 @@ def test_without_fail_fast_independent_steps_finish_and_dependents_are_skipped(
 def test_fail_fast_stops_running_steps_starts_no_more_and_names_them_all(
     executor_instance: DagsterInstance, mode: str
 ) -> None:
-    result = run(executor_instance, jobs.fail_fast_job, {"mode": mode, "max_concurrent": 2, "fail_fast": True})
+    result = run(
+        executor_instance,
+        jobs.fail_fast_job,
+        {"mode": mode, "max_concurrent": 2, "fail_fast": True},
+    )
 
     assert not result.success
     failures = failure_messages(executor_instance, result.run_id)
@@ -62,7 +65,10 @@ def test_a_raising_step_in_process_mode_fails_the_run_naming_the_step(
     result = run(executor_instance, jobs.raise_job, {"mode": "process"})
 
     assert not result.success
-    assert "ValueError: boom went the step" in failure_messages(executor_instance, result.run_id)["boom"]
+    assert (
+        "ValueError: boom went the step"
+        in failure_messages(executor_instance, result.run_id)["boom"]
+    )
     assert "Steps failed: ['boom']" in run_failure_text(executor_instance, result.run_id)
     assert "after_boom" not in started_steps(executor_instance, result.run_id)
 
@@ -78,5 +84,7 @@ def test_a_child_killed_with_sigkill_fails_the_run_cleanly_naming_the_step(
         for message in engine_messages(executor_instance, result.run_id)
     )
     assert "kill_own_process" in failure_messages(executor_instance, result.run_id)
-    assert "Steps failed: ['kill_own_process']" in run_failure_text(executor_instance, result.run_id)
+    assert "Steps failed: ['kill_own_process']" in run_failure_text(
+        executor_instance, result.run_id
+    )
     assert "after_boom" not in started_steps(executor_instance, result.run_id)

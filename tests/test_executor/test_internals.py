@@ -22,8 +22,16 @@ def test_the_pinned_dagster_minor_version_is_the_one_these_internals_were_writte
     [
         (
             _internals.ActiveExecution.__init__,
-            ["self", "execution_plan", "retry_mode", "sort_key_fn", "max_concurrent",
-             "tag_concurrency_limits", "instance_concurrency_context", "step_dependency_config"],
+            [
+                "self",
+                "execution_plan",
+                "retry_mode",
+                "sort_key_fn",
+                "max_concurrent",
+                "tag_concurrency_limits",
+                "instance_concurrency_context",
+                "step_dependency_config",
+            ],
         ),
         (_internals.ActiveExecution.get_steps_to_execute, ["self", "limit"]),
         (_internals.ActiveExecution.handle_event, ["self", "dagster_event"]),
@@ -34,22 +42,44 @@ def test_the_pinned_dagster_minor_version_is_the_one_these_internals_were_writte
         (_internals.trigger_hooks, ["step_context", "step_event_list"]),
         (
             _internals.PlanExecutionContextManager.__init__,
-            ["self", "job", "execution_plan", "run_config", "dagster_run", "instance", "retry_mode",
-             "scoped_resources_builder_cm", "raise_on_error", "output_capture", "step_dependency_config"],
+            [
+                "self",
+                "job",
+                "execution_plan",
+                "run_config",
+                "dagster_run",
+                "instance",
+                "retry_mode",
+                "scoped_resources_builder_cm",
+                "raise_on_error",
+                "output_capture",
+                "step_dependency_config",
+            ],
         ),
-        (_internals.ExecuteRunWithPlanIterable.__init__,
-         ["self", "execution_plan", "iterator", "execution_context_manager"]),
+        (
+            _internals.ExecuteRunWithPlanIterable.__init__,
+            ["self", "execution_plan", "iterator", "execution_context_manager"],
+        ),
         (
             _internals.execute_plan_iterator,
-            ["execution_plan", "job", "dagster_run", "instance", "retry_mode", "run_config",
-             "step_dependency_config"],
+            [
+                "execution_plan",
+                "job",
+                "dagster_run",
+                "instance",
+                "retry_mode",
+                "run_config",
+                "step_dependency_config",
+            ],
         ),
         (_internals.create_context_free_log_manager, ["instance", "dagster_run"]),
         (_internals.PlanExecutionContext.for_step, ["self", "step", "known_state"]),
     ],
     ids=lambda value: getattr(value, "__qualname__", None) or "",
 )
-def test_internal_signatures_are_unchanged(function: Callable[..., object], expected: list[str]) -> None:
+def test_internal_signatures_are_unchanged(
+    function: Callable[..., object], expected: list[str]
+) -> None:
     assert parameters(function) == expected
 
 

@@ -12,7 +12,9 @@ ALLOCATION_GB = 2.0
 
 
 def cap_changes(instance: DagsterInstance, run_id: str) -> list[str]:
-    return [m for m in engine_messages(instance, run_id) if m.startswith("Adaptive executor: live cap")]
+    return [
+        m for m in engine_messages(instance, run_id) if m.startswith("Adaptive executor: live cap")
+    ]
 
 
 def test_a_memory_threshold_below_the_live_reading_runs_one_step_at_a_time(
@@ -80,11 +82,20 @@ def test_failing_psutil_readings_fall_back_to_the_static_cap_and_say_so_once(
     result = run(
         executor_instance,
         jobs.wide_sleep_job,
-        {"max_concurrent": 3, "memory_pause_percent": 1, "memory_resume_percent": 0, "sample_interval_s": 0.05},
+        {
+            "max_concurrent": 3,
+            "memory_pause_percent": 1,
+            "memory_resume_percent": 0,
+            "sample_interval_s": 0.05,
+        },
     )
 
     assert result.success
-    fallbacks = [m for m in engine_messages(executor_instance, result.run_id) if "psutil readings failed" in m]
+    fallbacks = [
+        m
+        for m in engine_messages(executor_instance, result.run_id)
+        if "psutil readings failed" in m
+    ]
     assert fallbacks == [
         "Adaptive executor: psutil readings failed (OSError: no /proc here); "
         "using the static cap 3 for the rest of the run."
@@ -102,7 +113,9 @@ POLICY = CapPolicy(
 )
 
 
-def reading(memory: float = 50, available_gb: float = 8, cpu: float = 10, rss_gb: float = 0.5) -> Reading:
+def reading(
+    memory: float = 50, available_gb: float = 8, cpu: float = 10, rss_gb: float = 0.5
+) -> Reading:
     return Reading(memory, int(available_gb * GIB), cpu, int(rss_gb * GIB), 0.0, 0.0)
 
 
@@ -114,10 +127,18 @@ def reading(memory: float = 50, available_gb: float = 8, cpu: float = 10, rss_gb
         (POLICY, [reading(75), reading(79.9)], [8, 8]),
         (
             CapPolicy(8, 80, 70, 2.0, None, 2),
-            [reading(available_gb=7, rss_gb=1), reading(available_gb=5, rss_gb=3), reading(available_gb=1)],
+            [
+                reading(available_gb=7, rss_gb=1),
+                reading(available_gb=5, rss_gb=3),
+                reading(available_gb=1),
+            ],
             [3, 3, 1],
         ),
-        (CapPolicy(8, 80, 70, None, 90, 2), [reading(cpu=95), reading(cpu=85), reading(cpu=79)], [2, 2, 8]),
+        (
+            CapPolicy(8, 80, 70, None, 90, 2),
+            [reading(cpu=95), reading(cpu=85), reading(cpu=79)],
+            [2, 2, 8],
+        ),
         (CapPolicy(1, 80, 70, 50.0, 90, 2), [reading(memory=99, available_gb=0.1, cpu=100)], [1]),
     ],
     ids=[
@@ -129,7 +150,9 @@ def reading(memory: float = 50, available_gb: float = 8, cpu: float = 10, rss_gb
         "never-below-one",
     ],
 )
-def test_the_cap_policy(policy: CapPolicy, readings: list[Reading], expected_caps: list[int]) -> None:
+def test_the_cap_policy(
+    policy: CapPolicy, readings: list[Reading], expected_caps: list[int]
+) -> None:
     state = CapState()
     caps = []
     for sample in readings:

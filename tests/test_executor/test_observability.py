@@ -27,7 +27,9 @@ def test_the_run_records_its_configuration_and_resource_use_as_tags(
 
 
 @pytest.mark.parametrize("mode", ["thread", "process"])
-def test_a_step_can_read_the_live_cap_of_its_run(executor_instance: DagsterInstance, mode: str) -> None:
+def test_a_step_can_read_the_live_cap_of_its_run(
+    executor_instance: DagsterInstance, mode: str
+) -> None:
     result = run(executor_instance, jobs.live_cap_job, {"mode": mode, "max_concurrent": 5})
 
     assert result.success

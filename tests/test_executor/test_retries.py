@@ -3,7 +3,13 @@
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance, ReexecutionOptions, execute_job, reconstructable
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    ReexecutionOptions,
+    execute_job,
+    reconstructable,
+)
 
 from tests.test_executor import jobs
 from tests.test_executor.support import events_of, run
@@ -63,5 +69,7 @@ def test_reexecution_from_failure_runs_only_the_failed_step_and_what_follows(
     ) as second:
         assert second.success
         assert second.output_for_node("downstream_value") == 42
-    started = {e.step_key for e in events_of(executor_instance, second.run_id, DagsterEventType.STEP_START)}
+    started = {
+        e.step_key for e in events_of(executor_instance, second.run_id, DagsterEventType.STEP_START)
+    }
     assert started == {"fails_until_marker", "downstream_value"}

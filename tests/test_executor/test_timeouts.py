@@ -9,7 +9,13 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance
 
 from tests.test_executor import jobs
-from tests.test_executor.support import events_of, failure_messages, run, run_failure_text, step_intervals
+from tests.test_executor.support import (
+    events_of,
+    failure_messages,
+    run,
+    run_failure_text,
+    step_intervals,
+)
 
 TIMEOUT_S = 1.5
 LATENESS_ALLOWED_S = 2.0

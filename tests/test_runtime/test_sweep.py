@@ -64,6 +64,7 @@ def test_sweep_runs_are_recorded_with_their_sweep_and_resource_figures(swept: Sw
     assert {r.status for r in rows} == {"success"}
     assert len({r.fingerprint for r in rows}) == 1 and len(rows[0].fingerprint) == 64
     assert len({r.inputs_key for r in rows}) == 1
+    assert '"merit_pct": 0.04' in rows[0].inputs_json, "--config reached the runs"
     for row in rows:
         assert row.metrics_source in ("sweep", "executor")
         assert row.peak_rss_bytes > 50 * 1024**2, "the run, its step process and the dbt worker"
