@@ -10,7 +10,7 @@ defaults, in one place.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dagster as dg
@@ -56,12 +56,16 @@ def parse_threads(value: Any, field: str = "threads") -> int | str:
 
 
 def resolve_threads(
-    value: int | str | None, environ: Mapping[str, str], cpu_count: int | None
+    value: int | str | None,
+    environ: Mapping[str, str],
+    cpu_count: int | None,
+    recommendation: Callable[[], tuple[int, str] | None] | None = None,
 ) -> tuple[int, str]:
     """Resolves the dbt thread count and says where it came from.
 
-    Precedence: run config, then the ``ORCH_THREADS`` environment variable, then ``auto``
-    (one thread per CPU, at most 16).
+    Precedence: run config, then the ``ORCH_THREADS`` environment variable, then ``auto``.
+    ``auto`` takes the recommendation recorded for this machine and workload by a sweep
+    (``recommendation`` is only called for ``auto``), else one thread per CPU, at most 16.
     """
     source = "run config"
     if value is None:
@@ -69,9 +73,12 @@ def resolve_threads(
             value, source = parse_threads(environ[THREADS_ENV_VAR], THREADS_ENV_VAR), THREADS_ENV_VAR
         else:
             value, source = "auto", "default"
-    if value == "auto":
-        return max(THREADS_MIN, min(THREADS_MAX, cpu_count or 1)), f"auto ({source}: cpu count)"
-    return int(value), source
+    if value != "auto":
+        return int(value), source
+    found = recommendation() if recommendation is not None else None
+    if found is not None:
+        return max(THREADS_MIN, min(THREADS_MAX, found[0])), f"auto ({source}: {found[1]})"
+    return max(THREADS_MIN, min(THREADS_MAX, cpu_count or 1)), f"auto ({source}: cpu count)"
 
 
 def _check_range(field: str, value: float | int | None, low: float, high: float) -> None:

@@ -8,6 +8,7 @@ from orch_assets.assets.runtime_report import (
     outputs_identical_across_thread_configurations,
 )
 from orch_assets.assets.simulation import workforce_models
+from orch_assets.executor import adaptive_executor
 from orch_assets.jobs import workforce_simulation
 from orch_assets.resources import SimulationStore
 from orch_assets.runtime.store import RuntimeStore
@@ -19,4 +20,5 @@ defs = dg.Definitions(
     jobs=[workforce_simulation],
     sensors=[orch_runtime_recorder],
     resources={"simulation_store": SimulationStore(), "runtime_store": RuntimeStore()},
+    executor=adaptive_executor,
 )

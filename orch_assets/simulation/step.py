@@ -18,6 +18,7 @@ from orch_assets.dbt.selection import conditional_exclusions, load_project_vars,
 from orch_assets.dbt.translator import ExecutionClassTranslator
 from orch_assets.executor import live_cap, register_subprocess
 from orch_assets.project import workforce_dbt_project
+from orch_assets.runtime.recommend import find_recommendation
 from orch_assets.simulation.results import (
     SNAPSHOT_MODEL,
     SUMMARY_MODEL,
@@ -55,8 +56,14 @@ def _require_previous_year(config: SimulationConfig, database_path: Path) -> Non
 
 def _dbt_threads(context: dg.AssetExecutionContext, config: SimulationConfig) -> tuple[int, str]:
     """Configured threads, never more than the adaptive executor's live cap for this run."""
-    threads, source = resolve_threads(config.threads, os.environ, os.cpu_count())
-    cap = live_cap(context.run_id)
+
+    def recorded() -> tuple[int, str] | None:
+        n_years = config.end_year - config.start_year + 1
+        found = find_recommendation(context.instance, config.n_employees, n_years)
+        return (found.dbt_threads, found.describe()) if found else None
+
+    threads, source = resolve_threads(config.threads, os.environ, os.cpu_count(), recorded)
+    cap = live_cap(context.run.run_id)
     if cap is not None and cap < threads:
         context.log.info(f"dbt threads {threads} lowered to the executor's live cap {cap}")
         return cap, f"{source}, capped by the executor's live cap"
@@ -87,9 +94,10 @@ def run_simulation(
     )
     exclude = conditional_exclusions(manifest, dbt_vars, load_project_vars(project.project_dir))
     context.instance.add_run_tags(
-        context.run_id,
+        context.run.run_id,
         {
             f"{TAG_PREFIX}dbt_threads": str(threads),
+            f"{TAG_PREFIX}dbt_threads_source": threads_source,
             f"{TAG_PREFIX}simulation": simulation,
             f"{TAG_PREFIX}n_employees": str(config.n_employees),
             f"{TAG_PREFIX}years": f"{config.start_year}-{config.end_year}",
@@ -123,7 +131,7 @@ def run_simulation(
             metadata={"worker stderr (tail)": dg.MetadataValue.text(error.stderr_tail[-4000:])},
         ) from None
     fingerprint = simulation_fingerprint({r.year: r.fingerprint_rows for r in stream.results})
-    context.instance.add_run_tags(context.run_id, {f"{TAG_PREFIX}fingerprint": fingerprint})
+    context.instance.add_run_tags(context.run.run_id, {f"{TAG_PREFIX}fingerprint": fingerprint})
     context.log.info(f"Simulation fingerprint {fingerprint}")
 
 

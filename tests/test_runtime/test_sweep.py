@@ -59,7 +59,9 @@ def test_the_cli_sweep_prints_progress_then_the_report(swept: Swept) -> None:
 def test_sweep_runs_are_recorded_with_their_sweep_and_resource_figures(swept: Swept) -> None:
     rows = RuntimeStore().table(swept.instance).rows("sweep_id is not null")
 
-    assert {r.configuration for r in rows} == {"threads=1", "threads=2"}
+    assert {r.configuration.split()[0] for r in rows} == {"threads=1", "threads=2"}
+    assert {r.executor_mode for r in rows} == {"thread"}, "the adaptive executor is the default"
+    assert all(r.configuration.endswith(f"thread/{r.max_concurrent}") for r in rows)
     assert len({r.sweep_id for r in rows}) == 1
     assert {r.status for r in rows} == {"success"}
     assert len({r.fingerprint for r in rows}) == 1 and len(rows[0].fingerprint) == 64

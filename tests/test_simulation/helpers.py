@@ -17,12 +17,26 @@ def workforce_simulation_job() -> dg.JobDefinition:
     return defs.resolve_job_def("workforce_simulation")
 
 
+def in_process_workforce_simulation_job() -> dg.JobDefinition:
+    """The same job on Dagster's in_process executor, to compare executors."""
+    from orch_assets.assets.simulation import workforce_models
+    from orch_assets.jobs import workforce_simulation
+
+    return dg.Definitions(
+        assets=[workforce_models],
+        jobs=[workforce_simulation],
+        resources=defs.resources,
+        executor=dg.in_process_executor,
+    ).resolve_job_def("workforce_simulation")
+
+
 def run_simulation(
     instance: dg.DagsterInstance,
     data_dir: Path,
     execution: dict[str, Any] | None = None,
+    in_process: bool = False,
     **config: Any,
-) -> dg.ExecuteJobResult:
+) -> dg.JobExecutionResult:
     run_config: dict[str, Any] = {
         "n_employees": 1500,
         **config,
@@ -30,9 +44,8 @@ def run_simulation(
     }
     if execution is not None:
         run_config["execution"] = execution
-    return dg.execute_job(
-        dg.reconstructable(workforce_simulation_job), instance=instance, run_config=run_config
-    )
+    job = in_process_workforce_simulation_job if in_process else workforce_simulation_job
+    return dg.execute_job(dg.reconstructable(job), instance=instance, run_config=run_config)
 
 
 def database(data_dir: Path, simulation: str = "baseline") -> Path:

@@ -10,10 +10,7 @@ import pytest
 
 from tests.test_simulation.helpers import database, query, run_simulation, table_fingerprint
 
-IN_PROCESS = {"config": {"in_process": {}}}
-
-
-def _materialized_years(result: dg.ExecuteJobResult, asset: str) -> list[int]:
+def _materialized_years(result: dg.JobExecutionResult, asset: str) -> list[int]:
     return sorted(
         event.materialization.metadata["simulation_year"].value
         for event in result.get_asset_materialization_events()
@@ -181,3 +178,48 @@ def test_a_corrupt_census_row_fails_the_dbt_tests_and_loses_no_earlier_result(
     assert failing_test in message
     assert _materialized_years(result, "fct_workforce_snapshot") == []
     assert table_fingerprint(database(tmp_path)) == before, "earlier results are intact"
+
+
+def test_auto_threads_use_the_recommendation_recorded_for_this_machine_and_workload(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    import socket
+    from datetime import datetime
+
+    from orch_assets.runtime.store import RuntimeStore
+
+    RuntimeStore().table(instance).save_recommendation(
+        {"host": socket.gethostname(), "n_employees": 1500, "n_years": 1, "dbt_threads": 3,
+         "executor_mode": "thread", "max_concurrent": 8, "configuration": "threads=3",
+         "median_wall_seconds": 9.0, "speedup": 1.2, "peak_rss_bytes": 1, "memory_budget_bytes": 2,
+         "n_runs": 3, "source": "sweep test", "decided_at": datetime(2026, 1, 1)}
+    )  # fmt: skip
+
+    result = run_simulation(instance, tmp_path, start_year=2025, end_year=2025, threads="auto")
+
+    assert result.success
+    tags = instance.get_run_by_id(result.run_id).tags
+    assert tags["orch/dbt_threads"] == "3"
+    assert "recommendation for 1500 employees x 1 years" in tags["orch/dbt_threads_source"]
+
+
+def test_adaptive_executor_results_equal_the_in_process_executor(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    executions = {
+        "in_process": None,
+        "adaptive-thread": None,
+        "adaptive-process": {"config": {"mode": "process", "max_concurrent": 2}},
+    }
+    fingerprints = {}
+    for label, execution in executions.items():
+        result = run_simulation(
+            instance, tmp_path / label, execution=execution, in_process=label == "in_process",
+            start_year=2025, end_year=2026, threads=2,
+        )  # fmt: skip
+        assert result.success, label
+        fingerprints[label] = table_fingerprint(database(tmp_path / label), "fct_yearly_events")
+        mode = instance.get_run_by_id(result.run_id).tags.get("orch/mode")
+        assert mode == (None if label == "in_process" else label.split("-")[1])
+
+    assert fingerprints["in_process"] == fingerprints["adaptive-thread"] == fingerprints["adaptive-process"]
