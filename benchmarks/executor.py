@@ -1,8 +1,8 @@
 """Benchmark: the adaptive executor (thread, process) against Dagster's multiprocess and in-process
 executors, side by side in one invocation.
 
-    /tmp/venv/bin/python benchmarks/executor.py --repeats 3
-    /tmp/venv/bin/python benchmarks/executor.py --repeats 3 --scenarios a d
+    .venv/bin/python benchmarks/executor.py --repeats 3
+    .venv/bin/python benchmarks/executor.py --repeats 3 --scenarios a d
 
 Scenarios (every step's output is ``Nothing``, so no IO-manager writes blur the comparison):
   a  16 independent steps sleeping 1 s, cap 16 (and the adaptive thread mode at cap 1 against
