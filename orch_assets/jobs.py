@@ -4,8 +4,20 @@ from typing import Any
 
 import dagster as dg
 
+from orch_assets.assets.scenarios import (
+    ScenarioRunConfig,
+    scenario_models,
+    scenario_op,
+    scenario_op_name,
+)
 from orch_assets.assets.simulation import workforce_models
-from orch_assets.config import SimulationConfig, launch_error, validate_launch_environment
+from orch_assets.config import (
+    SimulationConfig,
+    SimulationConfigError,
+    launch_error,
+    validate_launch_environment,
+)
+from orch_assets.partitions import SCENARIOS
 
 
 def _simulation_run_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -34,4 +46,51 @@ workforce_simulation = dg.define_asset_job(
         },
     ),  # fmt: skip
     tags={"orch/database": "baseline"},
+)
+
+
+ALL_SCENARIOS_DATABASE_TAG = "all_scenarios"
+
+
+def _all_scenarios_run_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validates the flat config against every scenario at launch; the same options for each op."""
+    passthrough = {key: config.pop(key) for key in ("execution", "resources") if key in config}
+    options = {key: value for key, value in config.items() if value is not None}
+    try:
+        validate_launch_environment()
+        for scenario in SCENARIOS:
+            scenario.config(**options)
+    except ValueError as error:
+        detail = str(launch_error(error)).partition(": ")[2]  # one clean line per invalid field
+        raise SimulationConfigError(f"Invalid all_scenarios config: {detail}") from None
+    ops = {scenario_op_name(s): {"config": options} for s in SCENARIOS}
+    return {"ops": ops, **passthrough}
+
+
+@dg.job(
+    name="all_scenarios",
+    description="Every scenario in one run: scenarios in parallel (one op and one DuckDB file "
+    "each), years in order within each.",
+    config=dg.ConfigMapping(
+        config_fn=_all_scenarios_run_config,
+        config_schema={
+            **ScenarioRunConfig.to_fields_dict(),
+            "execution": dg.Field(dg.Permissive(), is_required=False,
+                                  description="Executor config, as in any job's run config."),
+            "resources": dg.Field(dg.Permissive(), is_required=False,
+                                  description="Resource config, e.g. simulation_store.data_dir."),
+        },
+    ),  # fmt: skip
+    tags={"orch/database": ALL_SCENARIOS_DATABASE_TAG},
+)
+def all_scenarios() -> None:
+    for scenario in SCENARIOS:
+        scenario_op(scenario)()
+
+
+scenario_simulation = dg.define_asset_job(
+    name="scenario_simulation",
+    selection=dg.AssetSelection.assets(scenario_models),
+    description="One scenario (the partition) into its own database; its runs carry the tag "
+    "dagster/partition, one run per scenario at a time (dagster_home/dagster.yaml).",
 )

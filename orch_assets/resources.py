@@ -16,6 +16,11 @@ DATA_DIR_ENV_VAR = "ORCH_DATA_DIR"
 SIMULATION_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
+def database_pool(simulation: str) -> str:
+    """The instance pool of a simulation's database: one writing step at a time, across runs."""
+    return f"duckdb/{simulation}"
+
+
 class SimulationStore(dg.ConfigurableResource):
     """Simulation databases: ``<data_dir>/<simulation>/workforce.duckdb``, one file each.
 

@@ -8,12 +8,12 @@ from dagster_dbt import dbt_assets
 from orch_assets.config import SimulationConfig
 from orch_assets.dbt.translator import ExecutionClassTranslator
 from orch_assets.project import workforce_dbt_project
-from orch_assets.resources import SimulationStore
+from orch_assets.resources import SimulationStore, database_pool
 from orch_assets.simulation import run_simulation
 
 BASELINE_SIMULATION = "baseline"
 # Pools are per DuckDB file: one writing step per database, across runs (dagster_home/dagster.yaml).
-BASELINE_POOL = f"duckdb/{BASELINE_SIMULATION}"
+BASELINE_POOL = database_pool(BASELINE_SIMULATION)
 
 
 @dbt_assets(

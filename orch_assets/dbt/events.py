@@ -26,21 +26,29 @@ def dbt_node_events(
     year: int,
     final_year: bool,
     extra_metadata: Mapping[dg.AssetKey, Mapping[str, Any]] | None = None,
+    partition: str | None = None,
 ) -> Iterator[dg.Output | dg.AssetMaterialization]:
-    """Dagster events for one finished dbt model; tests and failures yield nothing here."""
+    """Dagster events for one finished dbt model; tests and failures yield nothing here.
+
+    In an op without assets (dagster-dbt then yields materializations, not outputs) every year is
+    an ``AssetMaterialization``; ``partition`` is set on the materializations.
+    """
     message = DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={})
     for event in message.to_default_asset_events(
         manifest=manifest, dagster_dbt_translator=translator, context=context
     ):
-        if not isinstance(event, dg.Output):
+        if isinstance(event, dg.AssetMaterialization) and not context.has_assets_def:
+            key = event.asset_key
+        elif isinstance(event, dg.Output):
+            key = context.asset_key_for_output(event.output_name)
+        else:
             continue
-        key = context.asset_key_for_output(event.output_name)
         metadata = {
             **event.metadata,
             YEAR_METADATA_KEY: year,
             **(extra_metadata or {}).get(key, {}),
         }
-        if final_year:
+        if final_year and isinstance(event, dg.Output):
             yield dg.Output(value=None, output_name=event.output_name, metadata=metadata)
         else:
-            yield dg.AssetMaterialization(asset_key=key, metadata=metadata)
+            yield dg.AssetMaterialization(asset_key=key, metadata=metadata, partition=partition)

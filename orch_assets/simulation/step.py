@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import duckdb
+from dagster_dbt import DagsterDbtTranslator
 
 from orch_assets.config import SimulationConfig, resolve_threads
 from orch_assets.dbt.events import dbt_node_events
@@ -18,7 +20,9 @@ from orch_assets.dbt.selection import conditional_exclusions, load_project_vars,
 from orch_assets.dbt.translator import ExecutionClassTranslator
 from orch_assets.executor import live_cap, register_subprocess
 from orch_assets.project import workforce_dbt_project
+from orch_assets.resources import database_pool
 from orch_assets.runtime.recommend import find_recommendation
+from orch_assets.simulation.pool import hold_pool
 from orch_assets.simulation.results import (
     SNAPSHOT_MODEL,
     SUMMARY_MODEL,
@@ -29,6 +33,14 @@ from orch_assets.simulation.results import (
 )
 
 TAG_PREFIX = "orch/"
+# Dagster's add_run_tags reads, merges and rewrites the run: two steps of one run (thread mode)
+# tagging at once lose one update. Serialise them within the process.
+_RUN_TAGS_LOCK = threading.Lock()
+
+
+def _add_run_tags(context: dg.OpExecutionContext, tags: Mapping[str, str]) -> None:
+    with _RUN_TAGS_LOCK:
+        context.instance.add_run_tags(context.run.run_id, dict(tags))
 
 
 def _require_previous_year(config: SimulationConfig, database_path: Path) -> None:
@@ -71,38 +83,49 @@ def _dbt_threads(context: dg.AssetExecutionContext, config: SimulationConfig) ->
 
 
 def run_simulation(
-    context: dg.AssetExecutionContext,
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
     config: SimulationConfig,
     database_path: Path,
     simulation: str,
+    translator: DagsterDbtTranslator | None = None,
+    partition: str | None = None,
+    shared_run: bool = False,
 ) -> Iterator[dg.Output | dg.AssetMaterialization]:
-    """Runs ``config.years`` in order into ``database_path``, yielding dagster-dbt events."""
+    """Runs ``config.years`` in order into ``database_path``, yielding dagster-dbt events.
+
+    ``translator`` maps dbt nodes to asset keys (default: the unprefixed keys). In an op without
+    assets (``context.has_assets_def`` false) every model event is an ``AssetMaterialization``,
+    for ``partition`` if given (else the run's partition, if any). ``shared_run``: several
+    simulations run in this run, so the run tags are keyed by simulation
+    (``orch/fingerprint/<simulation>``) instead of the single-simulation tags.
+    """
     project = workforce_dbt_project
-    translator = ExecutionClassTranslator()
+    translator = translator or ExecutionClassTranslator()
+    if partition is None and context.has_partition_key:
+        partition = context.partition_key
     manifest = json.loads(project.manifest_path.read_text())
     if config.census_file and not Path(config.census_file).is_file():
         raise dg.Failure(f"census_file {config.census_file!r} does not exist")
-    _require_previous_year(config, database_path)
     threads, threads_source = _dbt_threads(context, config)
     dbt_vars = config.dbt_vars()
     if config.census_file:
         dbt_vars["census_file"] = str(Path(config.census_file).resolve())
     select = (
         subset_selection(manifest, context.selected_asset_keys, translator.get_asset_key)
-        if context.is_subset
+        if context.has_assets_def and context.is_subset
         else []
     )
     exclude = conditional_exclusions(manifest, dbt_vars, load_project_vars(project.project_dir))
-    context.instance.add_run_tags(
-        context.run.run_id,
-        {
-            f"{TAG_PREFIX}dbt_threads": str(threads),
-            f"{TAG_PREFIX}dbt_threads_source": threads_source,
-            f"{TAG_PREFIX}simulation": simulation,
-            f"{TAG_PREFIX}n_employees": str(config.n_employees),
-            f"{TAG_PREFIX}years": f"{config.start_year}-{config.end_year}",
-        },
-    )
+    run_tags = {
+        f"{TAG_PREFIX}dbt_threads": str(threads),
+        f"{TAG_PREFIX}dbt_threads_source": threads_source,
+        f"{TAG_PREFIX}simulation": simulation,
+        f"{TAG_PREFIX}n_employees": str(config.n_employees),
+        f"{TAG_PREFIX}years": f"{config.start_year}-{config.end_year}",
+    }
+    if shared_run:
+        run_tags = {f"{key}/{simulation}": value for key, value in run_tags.items()}
+    _add_run_tags(context, run_tags)
     context.log.info(
         f"Simulating {simulation} {config.years[0]}-{config.end_year}, {config.n_employees} "
         f"employees, dbt threads {threads} ({threads_source}), database {database_path}"
@@ -122,16 +145,19 @@ def run_simulation(
         exclude=exclude,
         summary_queries=SUMMARY_QUERIES,
     )
-    stream = _SimulationStream(context, manifest, translator, config.years)
-    try:
-        yield from stream.events(WorkerProcess(request, on_start=register_subprocess))
-    except DbtWorkerError as error:
-        raise dg.Failure(
-            description=str(error),
-            metadata={"worker stderr (tail)": dg.MetadataValue.text(error.stderr_tail[-4000:])},
-        ) from None
+    stream = _SimulationStream(context, manifest, translator, config.years, partition)
+    with hold_pool(context, database_pool(simulation)):
+        _require_previous_year(config, database_path)
+        try:
+            yield from stream.events(WorkerProcess(request, on_start=register_subprocess))
+        except DbtWorkerError as error:
+            stderr_tail = dg.MetadataValue.text(error.stderr_tail[-4000:])
+            raise dg.Failure(
+                description=str(error), metadata={"worker stderr (tail)": stderr_tail}
+            ) from None
     fingerprint = simulation_fingerprint({r.year: r.fingerprint_rows for r in stream.results})
-    context.instance.add_run_tags(context.run.run_id, {f"{TAG_PREFIX}fingerprint": fingerprint})
+    fingerprint_tag = f"{TAG_PREFIX}fingerprint" + (f"/{simulation}" if shared_run else "")
+    _add_run_tags(context, {fingerprint_tag: fingerprint})
     context.log.info(f"Simulation fingerprint {fingerprint}")
 
 
@@ -147,13 +173,15 @@ class _SimulationStream:
         self,
         context: dg.AssetExecutionContext,
         manifest: Mapping[str, Any],
-        translator: ExecutionClassTranslator,
+        translator: DagsterDbtTranslator,
         years: list[int],
+        partition: str | None = None,
     ) -> None:
         self.context = context
         self.manifest = manifest
         self.translator = translator
         self.years = years
+        self.partition = partition
         self.results: list[YearResults] = []
         self._pending: list[dict[str, Any]] = []
         by_name = {p["name"]: p for p in manifest["nodes"].values() if p["resource_type"] == "model"}
@@ -195,6 +223,7 @@ class _SimulationStream:
         extra = {key: metadata for key in self._result_keys}
         for raw in self._pending:
             yield from dbt_node_events(
-                self.context, self.manifest, self.translator, raw, year.year, final, extra
-            )
+                self.context, self.manifest, self.translator, raw, year.year, final, extra,
+                self.partition,
+            )  # fmt: skip
         self._pending.clear()

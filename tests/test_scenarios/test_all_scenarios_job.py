@@ -1,0 +1,76 @@
+"""Several scenarios in one run: in parallel, each in its own database, equal to running alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from orch_assets.assets.scenario_comparison import scenario_comparison
+from orch_assets.partitions import SCENARIOS
+from orch_assets.resources import DATABASE_FILE_NAME, SimulationStore
+from tests.test_scenarios.helpers import run_all_scenarios, run_one_scenario
+
+SUMMARY_KEY = dg.AssetKey(["scenarios", "fct_workforce_summary"])
+# One of the four runs alone here, to keep the test short on a 2-core machine; low_merit is
+# compared in test_run_queue.py, beside an all_scenarios run on the same database.
+RUN_ALONE = ("high_growth",)
+
+
+def _step_windows(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
+    starts: dict[str, float] = {}
+    windows: dict[str, tuple[float, float]] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type == dg.DagsterEventType.STEP_START:
+            starts[event.step_key] = record.timestamp
+        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            windows[event.step_key] = (starts[event.step_key], record.timestamp)
+    return windows
+
+
+def test_all_scenarios_run_in_parallel_and_equal_each_scenario_run_alone(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    together = run_all_scenarios(instance, tmp_path / "together")
+    assert together.success
+    run = instance.get_run_by_id(together.run_id)
+    names = [s.name for s in SCENARIOS]
+
+    fingerprints = {s.name: run.tags[f"orch/fingerprint/{s.simulation}"] for s in SCENARIOS}
+    assert "orch/fingerprint" not in run.tags, "no single-simulation tag in a multi-scenario run"
+    assert len(set(fingerprints.values())) == len(names), "scenarios differ from each other"
+    for name in names:
+        assert (tmp_path / "together" / f"scenario_{name}" / DATABASE_FILE_NAME).exists()
+
+    windows = sorted(_step_windows(instance, together.run_id).values())
+    assert len(windows) == len(names)
+    assert any(b[0] < a[1] for a, b in zip(windows, windows[1:])), f"no overlap: {windows}"
+
+    materialized = instance.fetch_materializations(SUMMARY_KEY, limit=100).records
+    partitions = {(r.partition_key, r.asset_materialization.metadata["simulation_year"].value)
+                  for r in materialized}  # fmt: skip
+    assert partitions == {(n, y) for n in names for y in (2025, 2026)}
+
+    comparison = dg.materialize(
+        [scenario_comparison],
+        resources={"simulation_store": SimulationStore(data_dir=str(tmp_path / "together"))},
+    )
+    metadata = comparison.asset_materializations_for_node("scenarios__scenario_comparison")[0].metadata
+    compared = {(r.data["scenario"], r.data["simulation_year"]): r.data
+                for r in metadata["comparison"].value.records}  # fmt: skip
+    assert set(compared) == {(n, y) for n in names for y in (2025, 2026)}
+    assert compared[("high_growth", 2026)]["headcount"] > compared[("baseline", 2026)]["headcount"]
+    assert metadata["not simulated"].value == "none"
+
+    for name in RUN_ALONE:
+        alone = run_one_scenario(instance, tmp_path / "alone", name)
+        assert alone.success
+        alone_tags = instance.get_run_by_id(alone.run_id).tags
+        assert alone_tags["orch/fingerprint"] == fingerprints[name], name
+        logs = [e.user_message for e in instance.all_logs(alone.run_id)]
+        assert any(f"pool duckdb/scenario_{name} has no limit on this instance" in m for m in logs), (
+            "an instance without pool limits is told that the database is not guarded"
+        )

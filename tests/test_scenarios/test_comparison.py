@@ -1,0 +1,63 @@
+"""The comparison asset reads every simulated scenario's database: a table and a PNG chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from orch_assets.assets.scenario_comparison import scenario_comparison
+from orch_assets.resources import DATABASE_FILE_NAME, SimulationStore
+
+PNG_DATA_URI = "data:image/png;base64,iVBOR"
+
+
+def _fake_scenario(data_dir: Path, scenario: str, headcounts: list[int]) -> None:
+    """A scenario database holding only the summary mart, as the simulation writes it."""
+    database = data_dir / f"scenario_{scenario}" / DATABASE_FILE_NAME
+    database.parent.mkdir(parents=True)
+    con = duckdb.connect(str(database))
+    try:
+        con.execute("""create table fct_workforce_summary (simulation_year int, headcount_start int,
+            hires int, terminations int, new_hire_terminations int, headcount_end int,
+            total_compensation decimal(18, 2))""")  # fmt: skip
+        for offset, headcount in enumerate(headcounts):
+            con.execute(
+                "insert into fct_workforce_summary values (?, ?, ?, ?, ?, ?, ?)",
+                [2025 + offset, headcount - 10, 30, 15, 5, headcount, headcount * 50_000],
+            )
+    finally:
+        con.close()
+
+
+def _materialize(data_dir: Path) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [scenario_comparison],
+        resources={"simulation_store": SimulationStore(data_dir=str(data_dir))},
+    )
+
+
+def test_the_comparison_has_one_row_per_scenario_and_year_and_an_inline_chart(tmp_path: Path) -> None:
+    _fake_scenario(tmp_path, "baseline", [100, 103])
+    _fake_scenario(tmp_path, "high_growth", [100, 108])
+
+    result = _materialize(tmp_path)
+
+    metadata = result.asset_materializations_for_node("scenarios__scenario_comparison")[0].metadata
+    rows = [r.data for r in metadata["comparison"].value.records]
+    assert [(r["scenario"], r["simulation_year"], r["headcount"]) for r in rows] == [
+        ("baseline", 2025, 100), ("baseline", 2026, 103),
+        ("high_growth", 2025, 100), ("high_growth", 2026, 108),
+    ]  # fmt: skip
+    assert rows[0]["terminations"] == 20, "terminations include new-hire terminations"
+    assert rows[0]["total_compensation"] == 5_000_000.0
+    assert PNG_DATA_URI in metadata["chart"].value
+    assert Path(metadata["chart_path"].value).read_bytes().startswith(b"\x89PNG")
+    assert metadata["not simulated"].value == "high_turnover, low_merit"
+
+
+def test_the_comparison_fails_clearly_when_no_scenario_was_simulated(tmp_path: Path) -> None:
+    with pytest.raises(dg.Failure, match="no scenario has been simulated yet"):
+        _materialize(tmp_path)
