@@ -111,6 +111,7 @@ def run_worker(work: Path, employees: int, years: int, threads: int) -> dict[str
         partial_parse_seed=DBT_DIR / "target" / "partial_parse.msgpack",
         database_path=db,
         target_path=db.parent / "dbt_target",
+        log_path=db.parent / "dbt_logs",
         years=list(range(2025, 2025 + years)),
         threads=threads,
         vars={"start_year": 2025, "n_employees": employees, "random_seed": 42},

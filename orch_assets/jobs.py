@@ -20,9 +20,24 @@ from orch_assets.config import (
 from orch_assets.partitions import SCENARIOS
 
 
+PASSTHROUGH_KEYS = ("execution", "resources")
+
+
+def _flat_config_schema(options: type[dg.Config]) -> dict[str, dg.Field]:
+    """The run options at the top level of the run config, beside the usual execution and
+    resources sections, which are passed through unchanged."""
+    return {
+        **options.to_fields_dict(),
+        "execution": dg.Field(dg.Permissive(), is_required=False,
+                              description="Executor config, as in any job's run config."),
+        "resources": dg.Field(dg.Permissive(), is_required=False,
+                              description="Resource config, e.g. simulation_store.data_dir."),
+    }  # fmt: skip
+
+
 def _simulation_run_config(config: dict[str, Any]) -> dict[str, Any]:
     """Validates the flat config at launch and maps it onto the dbt assets op."""
-    passthrough = {key: config.pop(key) for key in ("execution", "resources") if key in config}
+    passthrough = {key: config.pop(key) for key in PASSTHROUGH_KEYS if key in config}
     try:
         validate_launch_environment()
         op_config = SimulationConfig(**config).model_dump(exclude_none=True)
@@ -37,14 +52,8 @@ workforce_simulation = dg.define_asset_job(
     description="The whole multi-year workforce simulation as one run, years strictly in order.",
     config=dg.ConfigMapping(
         config_fn=_simulation_run_config,
-        config_schema={
-            **SimulationConfig.to_fields_dict(),
-            "execution": dg.Field(dg.Permissive(), is_required=False,
-                                  description="Executor config, as in any job's run config."),
-            "resources": dg.Field(dg.Permissive(), is_required=False,
-                                  description="Resource config, e.g. simulation_store.data_dir."),
-        },
-    ),  # fmt: skip
+        config_schema=_flat_config_schema(SimulationConfig),
+    ),
     tags={"orch/database": "baseline"},
 )
 
@@ -54,7 +63,7 @@ ALL_SCENARIOS_DATABASE_TAG = "all_scenarios"
 
 def _all_scenarios_run_config(config: dict[str, Any]) -> dict[str, Any]:
     """Validates the flat config against every scenario at launch; the same options for each op."""
-    passthrough = {key: config.pop(key) for key in ("execution", "resources") if key in config}
+    passthrough = {key: config.pop(key) for key in PASSTHROUGH_KEYS if key in config}
     options = {key: value for key, value in config.items() if value is not None}
     try:
         validate_launch_environment()
@@ -73,14 +82,8 @@ def _all_scenarios_run_config(config: dict[str, Any]) -> dict[str, Any]:
     "each), years in order within each.",
     config=dg.ConfigMapping(
         config_fn=_all_scenarios_run_config,
-        config_schema={
-            **ScenarioRunConfig.to_fields_dict(),
-            "execution": dg.Field(dg.Permissive(), is_required=False,
-                                  description="Executor config, as in any job's run config."),
-            "resources": dg.Field(dg.Permissive(), is_required=False,
-                                  description="Resource config, e.g. simulation_store.data_dir."),
-        },
-    ),  # fmt: skip
+        config_schema=_flat_config_schema(ScenarioRunConfig),
+    ),
     tags={"orch/database": ALL_SCENARIOS_DATABASE_TAG},
 )
 def all_scenarios() -> None:

@@ -36,6 +36,7 @@ class WorkerRequest:
     partial_parse_seed: Path | None
     database_path: Path
     target_path: Path
+    log_path: Path
     years: Sequence[int]
     threads: int
     vars: Mapping[str, Any] = field(default_factory=dict)
@@ -58,6 +59,7 @@ class WorkerRequest:
                 "partial_parse_seed": str(self.partial_parse_seed or ""),
                 "database_path": str(self.database_path),
                 "target_path": str(self.target_path),
+                "log_path": str(self.log_path),
                 "years": list(self.years),
                 "threads": self.threads,
                 "vars": dict(self.vars),

@@ -138,6 +138,7 @@ def run_simulation(
         partial_parse_seed=project.manifest_path.with_name("partial_parse.msgpack"),
         database_path=database_path,
         target_path=database_path.parent / "dbt_target",
+        log_path=database_path.parent / "dbt_logs",
         years=config.years,
         threads=threads,
         vars=dbt_vars,

@@ -43,7 +43,9 @@ def test_all_scenarios_run_in_parallel_and_equal_each_scenario_run_alone(
     assert "orch/fingerprint" not in run.tags, "no single-simulation tag in a multi-scenario run"
     assert len(set(fingerprints.values())) == len(names), "scenarios differ from each other"
     for name in names:
-        assert (tmp_path / "together" / f"scenario_{name}" / DATABASE_FILE_NAME).exists()
+        directory = tmp_path / "together" / f"scenario_{name}"
+        assert (directory / DATABASE_FILE_NAME).exists()
+        assert (directory / "dbt_logs" / "dbt.log").exists(), "each simulation has its own dbt log"
 
     windows = sorted(_step_windows(instance, together.run_id).values())
     assert len(windows) == len(names)
