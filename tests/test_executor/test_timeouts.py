@@ -1,4 +1,4 @@
-"""A step over its timeout fails within about two seconds, its dependents are skipped and what
+"""A step over its timeout fails within a few seconds, its dependents are skipped and what
 it started is terminated."""
 
 import time
@@ -18,7 +18,10 @@ from tests.test_executor.support import (
 )
 
 TIMEOUT_S = 1.5
-LATENESS_ALLOWED_S = 2.0
+# The executor checks every sample interval (0.5 s) and the failure is written through the
+# instance; on a loaded shared 2-core machine that took up to 2.4 s (a full suite run). The hangs
+# last 8 s or more, so a timeout that does not act still fails this bound.
+LATENESS_ALLOWED_S = 3.0
 
 
 def _assert_timed_out_in_time(instance: DagsterInstance, run_id: str) -> str:
