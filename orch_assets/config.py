@@ -26,7 +26,7 @@ class SimulationConfigError(dg.DagsterError, ValueError):
     """Invalid run options; raised at launch, so no run is created."""
 
 
-def launch_error(error: Exception) -> SimulationConfigError:
+def launch_error(error: Exception, job: str = "workforce_simulation") -> SimulationConfigError:
     """One line per invalid field, without pydantic's decorations."""
     if isinstance(error, ValidationError):
         lines = [
@@ -35,8 +35,8 @@ def launch_error(error: Exception) -> SimulationConfigError:
             else f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}"
             for e in error.errors()
         ]
-        return SimulationConfigError("Invalid workforce_simulation config: " + "; ".join(lines))
-    return SimulationConfigError(f"Invalid workforce_simulation config: {error}")
+        return SimulationConfigError(f"Invalid {job} config: " + "; ".join(lines))
+    return SimulationConfigError(f"Invalid {job} config: {error}")
 
 
 def parse_threads(value: Any, field: str = "threads") -> int | str:

@@ -13,7 +13,6 @@ from orch_assets.assets.scenarios import (
 from orch_assets.assets.simulation import workforce_models
 from orch_assets.config import (
     SimulationConfig,
-    SimulationConfigError,
     launch_error,
     validate_launch_environment,
 )
@@ -70,8 +69,7 @@ def _all_scenarios_run_config(config: dict[str, Any]) -> dict[str, Any]:
         for scenario in SCENARIOS:
             scenario.config(**options)
     except ValueError as error:
-        detail = str(launch_error(error)).partition(": ")[2]  # one clean line per invalid field
-        raise SimulationConfigError(f"Invalid all_scenarios config: {detail}") from None
+        raise launch_error(error, job="all_scenarios") from None
     ops = {scenario_op_name(s): {"config": options} for s in SCENARIOS}
     return {"ops": ops, **passthrough}
 
