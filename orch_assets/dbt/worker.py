@@ -86,7 +86,7 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
         "--target-path", request["target_path"],
         # dbt.log beside the simulation's database, not one file shared (and rotated) by every
         # simulation running at once. Info level: per-node results and errors; the debug level
-        # (every statement) costs ~8% of the worker's CPU at 100k employees.
+        # (every statement) costs the worker noticeably more CPU.
         "--log-path", request["log_path"],
         "--log-level-file", "info",
         "--quiet",
