@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import IO, Any
+from typing import Any
 
 import psutil
 
@@ -58,22 +58,24 @@ def dispatch(
 
 
 class ControlChannel:
-    """Reads one JSON object per line from ``stream`` (stdin) in a daemon thread.
+    """Reads one JSON object per line from file descriptor ``fd`` (stdin) in a daemon thread.
 
     ``on_message`` runs in that thread. ``on_close`` runs at end of file or on a read error
     (default: :func:`exit_now`); a line that is not a JSON object is reported on stderr and
-    skipped, so one bad message never cuts the lifeline.
+    skipped, so one bad message never cuts the lifeline. The descriptor is read with
+    ``os.read``, not through ``sys.stdin``: a daemon thread blocked inside a buffered reader
+    aborts the interpreter at exit ("could not acquire lock ... at interpreter shutdown").
     """
 
     def __init__(
         self,
         on_message: Callable[[dict[str, Any]], None],
         on_close: Callable[[str], None] = exit_now,
-        stream: IO[bytes] | None = None,
+        fd: int = 0,
     ) -> None:
         self._on_message = on_message
         self._on_close = on_close
-        self._stream = stream if stream is not None else sys.stdin.buffer
+        self._fd = fd
         self._thread = threading.Thread(target=self._read, name="dbt-worker-control", daemon=True)
 
     def start(self) -> ControlChannel:
@@ -81,12 +83,18 @@ class ControlChannel:
         return self
 
     def _read(self) -> None:
-        try:
-            for line in self._stream:
+        pending = b""
+        while True:
+            try:
+                chunk = os.read(self._fd, 65536)
+            except OSError as error:
+                self._on_close(f"control channel read failed: {error}")
+                return
+            if not chunk:
+                break
+            *lines, pending = (pending + chunk).split(b"\n")
+            for line in lines:
                 self._handle(line)
-        except (OSError, ValueError) as error:
-            self._on_close(f"control channel read failed: {error}")
-            return
         self._on_close("control channel closed (the run process ended or gave up on the worker)")
 
     def _handle(self, line: bytes) -> None:
