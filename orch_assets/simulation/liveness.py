@@ -119,7 +119,7 @@ def record_holder(
 
 
 # A run in one of these states has a process that should be alive.
-_ACTIVE_STATUSES = frozenset(
+ACTIVE_STATUSES = frozenset(
     {dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING}
 )
 
@@ -132,7 +132,6 @@ class SlotHolder:
     step_key: str
     run: dg.DagsterRun | None
     processes: tuple[ProcessId, ...]
-    run_process: ProcessId | None
 
     @classmethod
     def load(cls, instance: dg.DagsterInstance, run_id: str, step_key: str) -> SlotHolder:
@@ -142,7 +141,7 @@ class SlotHolder:
         processes = decode_all(tags.get(HOLDER_TAG_PREFIX + step_key))
         if not processes and run_proc is not None:
             processes = [run_proc]
-        return cls(run_id, step_key, run, tuple(processes), run_proc)
+        return cls(run_id, step_key, run, tuple(processes))
 
     @property
     def checkable(self) -> bool:
@@ -154,16 +153,6 @@ class SlotHolder:
             return True
         return self.checkable and not any(p.alive() for p in self.processes)
 
-    def run_process_gone(self) -> bool:
-        """The run still counts as running, but its process on this host is gone."""
-        return (
-            self.run is not None
-            and self.run.status in _ACTIVE_STATUSES
-            and self.run_process is not None
-            and self.run_process.local
-            and not self.run_process.alive()
-        )
-
     def describe(self) -> str:
         where = ", ".join(p.describe() for p in self.processes)
         if not self.processes:
@@ -173,15 +162,24 @@ class SlotHolder:
         return f"run {self.run_id} step {self.step_key} ({where})"
 
 
-def mark_dead_run(instance: dg.DagsterInstance, holder: SlotHolder, reason: str) -> str:
+def run_process_gone(run: dg.DagsterRun) -> ProcessId | None:
+    """The recorded process of a run that still counts as running, if it is gone (this host)."""
+    recorded = ProcessId.decode(run.tags.get(RUN_PROCESS_TAG, ""))
+    if run.status not in ACTIVE_STATUSES or recorded is None or not recorded.local:
+        return None
+    return None if recorded.alive() else recorded
+
+
+def mark_dead_run(
+    instance: dg.DagsterInstance, run: dg.DagsterRun, process: ProcessId, reason: str
+) -> str:
     """Ends a run whose process is gone: canceled if it was canceling, else failed."""
-    assert holder.run is not None and holder.run_process is not None
     message = (
-        f"The run's process ({holder.run_process.describe()}) is gone, killed or crashed, "
-        f"while the run was {holder.run.status.value}; {reason}."
+        f"The run's process ({process.describe()}) is gone, killed or crashed, while the run was "
+        f"{run.status.value}; {reason}."
     )
-    if holder.run.status == dg.DagsterRunStatus.CANCELING:
-        instance.report_run_canceled(holder.run, message=message)
+    if run.status == dg.DagsterRunStatus.CANCELING:
+        instance.report_run_canceled(run, message=message)
         return "canceled"
-    instance.report_run_failed(holder.run, message=message)
+    instance.report_run_failed(run, message=message)
     return "failed"

@@ -18,7 +18,12 @@ from contextlib import contextmanager
 
 import dagster as dg
 
-from orch_assets.simulation.liveness import SlotHolder, mark_dead_run, record_holder
+from orch_assets.simulation.liveness import (
+    SlotHolder,
+    mark_dead_run,
+    record_holder,
+    run_process_gone,
+)
 
 POLL_INTERVAL_S = 0.5
 REPORT_EVERY_S = 30.0
@@ -39,9 +44,11 @@ def free_dead_holders(instance: dg.DagsterInstance, pool: str, claimant: str) ->
     freed = []
     for holder in _slot_holders(instance, pool):
         ended = ""
-        if holder.run is not None and holder.run_process_gone():
+        dead_process = run_process_gone(holder.run) if holder.run is not None else None
+        if holder.run is not None and dead_process is not None:
+            reason = f"run {claimant} found it holding pool {pool}"
+            outcome = mark_dead_run(instance, holder.run, dead_process, reason)
             status = holder.run.status.value
-            outcome = mark_dead_run(instance, holder, f"run {claimant} found it holding pool {pool}")
             ended = f"; run {holder.run_id} was still {status} and is now marked {outcome}"
         if not holder.gone():
             continue
