@@ -148,15 +148,16 @@ class SlotHolder:
         return bool(self.processes) and all(p.local for p in self.processes)
 
     def gone(self) -> bool:
-        """The run no longer exists, or every process holding the slot is gone (this host)."""
-        if self.run is None:
-            return True
+        """Every process recorded as holding the slot is gone (all on this host).
+
+        A slot whose run is unknown (no run, no tags: claimed by other code) is never freed.
+        """
         return self.checkable and not any(p.alive() for p in self.processes)
 
     def describe(self) -> str:
         where = ", ".join(p.describe() for p in self.processes)
         if not self.processes:
-            where = "its process is not recorded"
+            where = "its processes are not recorded: cannot be checked"
         elif not self.checkable:
             where += ": cannot be checked from this host (see the README, 'Crashes')"
         return f"run {self.run_id} step {self.step_key} ({where})"

@@ -35,7 +35,7 @@ def _slot_holders(instance: dg.DagsterInstance, pool: str) -> list[SlotHolder]:
 
 
 def free_dead_holders(instance: dg.DagsterInstance, pool: str, claimant: str) -> list[str]:
-    """Frees the slots of ``pool`` whose holders are gone; returns one sentence per slot freed.
+    """Frees the slots of ``pool`` whose holders are gone; returns one sentence per action.
 
     A holder's run that still counts as running while its process is gone is ended too, so the
     run queue and the UI stop counting it. ``claimant`` (the run asking) is named in its log.
@@ -51,16 +51,15 @@ def free_dead_holders(instance: dg.DagsterInstance, pool: str, claimant: str) ->
             status = holder.run.status.value
             ended = f"; run {holder.run_id} was still {status} and is now marked {outcome}"
         if not holder.gone():
+            if ended:
+                alive = ", ".join(p.describe() for p in holder.processes if p.alive())
+                freed.append(f"Pool {pool} stays held until {alive} exit{ended}")
             continue
         storage.free_concurrency_slot_for_step(holder.run_id, holder.step_key)
-        why = (
-            "the run no longer exists"
-            if holder.run is None
-            else f"its processes are gone ({', '.join(p.describe() for p in holder.processes)})"
-        )
+        processes = ", ".join(p.describe() for p in holder.processes)
         freed.append(
             f"Freed pool {pool}: it was held by run {holder.run_id} step {holder.step_key}, and "
-            f"{why}{ended}"
+            f"its processes are gone ({processes}){ended}"
         )
     return freed
 

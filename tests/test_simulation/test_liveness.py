@@ -89,7 +89,13 @@ def test_a_slot_is_kept_while_a_process_the_step_started_is_alive(
     worker = ProcessId.of()  # this test process plays the surviving worker
     run_id = _holding_run(pooled_instance, pool, dead_process, dead_process, worker)
 
-    assert free_dead_holders(pooled_instance, pool, "the-claimant") == []
+    (sentence,) = free_dead_holders(pooled_instance, pool, "the-claimant")
+
+    assert sentence == (
+        f"Pool {pool} stays held until pid {worker.pid} on this host exit; run {run_id} was "
+        "still STARTED and is now marked failed"
+    )
+    assert free_dead_holders(pooled_instance, pool, "the-claimant") == [], "said once"
 
     assert _claimed(pooled_instance, pool) == [run_id]
     run = pooled_instance.get_run_by_id(run_id)
