@@ -112,8 +112,8 @@ def test_killing_the_run_process_mid_year_ends_its_worker_and_the_next_run_takes
         assert [slot.run_id for slot in claimed] == [killed.run_id]
 
     second = subprocess.run(
-        _command(next_config), env=cli_env, cwd=REPO_ROOT, capture_output=True, text=True, check=False,
-        timeout=600,
+        _command(next_config), env=cli_env, cwd=REPO_ROOT, capture_output=True, text=True,
+        timeout=600, check=False,
     )  # fmt: skip
     assert second.returncode == 0, second.stderr[-4000:]
 
