@@ -15,7 +15,7 @@ from orch_assets.jobs import all_scenarios, scenario_simulation, workforce_simul
 from orch_assets.resources import SimulationStore
 from orch_assets.runtime.store import RuntimeStore
 from orch_assets.schedules import nightly_baseline, weekly_all_scenarios
-from orch_assets.sensors import orch_runtime_recorder
+from orch_assets.sensors import orch_dead_runs, orch_runtime_recorder
 
 defs = dg.Definitions(
     assets=[
@@ -28,7 +28,7 @@ defs = dg.Definitions(
     asset_checks=[outputs_identical_across_thread_configurations],
     jobs=[workforce_simulation, all_scenarios, scenario_simulation],
     schedules=[nightly_baseline, weekly_all_scenarios],
-    sensors=[orch_runtime_recorder],
+    sensors=[orch_runtime_recorder, orch_dead_runs],
     resources={"simulation_store": SimulationStore(), "runtime_store": RuntimeStore()},
     executor=adaptive_executor,
 )

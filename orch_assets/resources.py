@@ -14,6 +14,8 @@ from orch_assets.project import REPO_ROOT
 
 DATA_DIR_ENV_VAR = "ORCH_DATA_DIR"
 SIMULATION_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# Op tag naming the pool a step claims itself (orch_assets/simulation/pool.py), shown in the UI.
+POOL_TAG = "orch/pool"
 
 
 def database_pool(simulation: str) -> str:

@@ -1,4 +1,5 @@
-"""Sensors. ``orch_runtime_recorder`` records every finished run into the runtime table."""
+"""Sensors. ``orch_runtime_recorder`` records every finished run into the runtime table;
+``orch_dead_runs`` ends runs whose process died without ending them."""
 
 import dagster as dg
 
@@ -6,6 +7,7 @@ from orch_assets.runtime.observation import run_observation
 from orch_assets.runtime.records import job_code_version, record_runs
 from orch_assets.runtime.scan import ScanCursor, finished_runs_to_record
 from orch_assets.runtime.store import RuntimeStore
+from orch_assets.simulation.dead_runs import end_dead_runs
 
 BATCH_SIZE = 50
 MAX_BATCHES_PER_TICK = 4
@@ -51,3 +53,19 @@ def orch_runtime_recorder(
         asset_events=[run_observation(row, str(table.path), total) for row in rows],
         cursor=cursor.serialize(),
     )
+
+
+@dg.sensor(
+    name="orch_dead_runs",
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "Marks failed every run still STARTED whose process on this host is gone (killed or "
+        "crashed), so the run queue moves on and the daemon frees the run's pool slots."
+    ),
+)
+def orch_dead_runs(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    ended = end_dead_runs(context.instance, "the sensor orch_dead_runs")
+    for sentence in ended:
+        context.log.info(sentence)
+    return dg.SkipReason("; ".join(ended) or "No run whose process is gone.")

@@ -18,7 +18,7 @@ from orch_assets.config import SimulationConfig
 from orch_assets.dbt.translator import EXECUTION_CLASS_TAG, ExecutionClassTranslator
 from orch_assets.partitions import SCENARIOS_BY_NAME, scenario_partitions
 from orch_assets.project import workforce_dbt_project
-from orch_assets.resources import SimulationStore
+from orch_assets.resources import POOL_TAG, SimulationStore
 from orch_assets.scenarios import Scenario
 from orch_assets.simulation import run_simulation
 
@@ -96,16 +96,20 @@ def scenario_op_name(scenario: Scenario) -> str:
 def scenario_op(scenario: Scenario) -> dg.OpDefinition:
     """The op of one scenario in a multi-scenario run.
 
-    Its pool (``duckdb/scenario_<name>``) admits one writer per scenario database across runs;
-    ``parallel_safe`` lets the adaptive executor run it beside the other scenarios' ops.
+    Its pool (``duckdb/scenario_<name>``, claimed by the step, named by the op tag ``orch/pool``)
+    admits one writer per scenario database across runs; ``parallel_safe`` lets the adaptive
+    executor run it beside the other scenarios' ops.
     """
 
     @dg.op(
         name=scenario_op_name(scenario),
         description=f"Scenario {scenario.name}: {scenario.description}",
         out={},
-        pool=scenario.pool,
-        tags={EXECUTION_CLASS_TAG: "parallel_safe", "orch/scenario": scenario.name},
+        tags={
+            EXECUTION_CLASS_TAG: "parallel_safe",
+            "orch/scenario": scenario.name,
+            POOL_TAG: scenario.pool,
+        },
     )
     def simulate(
         context: dg.OpExecutionContext, config: ScenarioRunConfig, simulation_store: SimulationStore

@@ -8,11 +8,12 @@ from dagster_dbt import dbt_assets
 from orch_assets.config import SimulationConfig
 from orch_assets.dbt.translator import ExecutionClassTranslator
 from orch_assets.project import workforce_dbt_project
-from orch_assets.resources import SimulationStore, database_pool
+from orch_assets.resources import POOL_TAG, SimulationStore, database_pool
 from orch_assets.simulation import run_simulation
 
 BASELINE_SIMULATION = "baseline"
 # Pools are per DuckDB file: one writing step per database, across runs (dagster_home/dagster.yaml).
+# The step claims it itself (orch_assets/simulation/pool.py); the op tag shows which in the UI.
 BASELINE_POOL = database_pool(BASELINE_SIMULATION)
 
 
@@ -21,7 +22,7 @@ BASELINE_POOL = database_pool(BASELINE_SIMULATION)
     project=workforce_dbt_project,
     dagster_dbt_translator=ExecutionClassTranslator(),
     name="workforce_models",
-    pool=BASELINE_POOL,
+    op_tags={POOL_TAG: BASELINE_POOL},
 )
 def workforce_models(
     context: dg.AssetExecutionContext, config: SimulationConfig, simulation_store: SimulationStore

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -66,6 +67,8 @@ class WorkerRequest:
                 "select": list(self.select),
                 "exclude": list(self.exclude),
                 "summary_queries": dict(self.summary_queries),
+                # The worker exits when this process dies (orch_assets.dbt.control).
+                "parent_pid": os.getpid(),
             }
         )
 
@@ -78,7 +81,9 @@ class WorkerProcess:
     """A running worker. Iterate :meth:`messages`; the process is always reaped on exit.
 
     ``on_start`` is called with the child process as soon as it exists, so the caller can make it
-    known to whatever may need to terminate it (the adaptive executor's step timeouts).
+    known to whatever may need to terminate it (the adaptive executor's step timeouts). The
+    worker's stdin is its control channel: :meth:`send` writes one JSON message to it; closing it
+    (when :meth:`messages` ends, or when this process dies) makes the worker exit.
     """
 
     def __init__(
@@ -91,11 +96,36 @@ class WorkerProcess:
         self.pid: int | None = None
         self._stderr: deque[str] = deque(maxlen=60)
         self._last_year: int | None = None
+        self._proc: subprocess.Popen[str] | None = None
+        self._stdin_lock = threading.Lock()
+
+    def send(self, message: Mapping[str, Any]) -> bool:
+        """Sends a control message (``{"type": ..., ...}``); False if the worker is not running."""
+        line = json.dumps(dict(message)) + "\n"
+        with self._stdin_lock:
+            proc = self._proc
+            if proc is None or proc.stdin is None or proc.stdin.closed or proc.poll() is not None:
+                return False
+            try:
+                proc.stdin.write(line)
+                proc.stdin.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                return False
+        return True
+
+    def _close_stdin(self, proc: subprocess.Popen[str]) -> None:
+        with self._stdin_lock:
+            try:
+                if proc.stdin is not None:
+                    proc.stdin.close()
+            except OSError:
+                pass
 
     def messages(self) -> Iterator[dict[str, Any]]:
         self.request.target_path.mkdir(parents=True, exist_ok=True)
         proc = subprocess.Popen(
             worker_command(self.request),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -104,6 +134,7 @@ class WorkerProcess:
             start_new_session=True,
         )
         self.pid = proc.pid
+        self._proc = proc
         if self._on_start is not None:
             self._on_start(proc)
         drain = threading.Thread(target=self._drain_stderr, args=(proc,), daemon=True)
@@ -120,6 +151,7 @@ class WorkerProcess:
                 yield message
             returncode = proc.wait()
         finally:
+            self._close_stdin(proc)
             if proc.poll() is None:
                 proc.terminate()
                 try:

@@ -16,7 +16,10 @@ start-up and a re-parse when ``--vars`` change.
 Protocol: one JSON object per line on the original stdout (everything dbt prints goes to stderr):
 ``ready``, ``year_start``, ``dbt_event`` (the raw dbt structured result event of each node, as
 ``dbt --log-format json`` would print it), ``log``, ``year_summary`` (results of the request's
-``summary_queries``), ``year_end`` and finally ``done``.
+``summary_queries``), ``year_end`` and finally ``done``. In the other direction, stdin carries
+JSON-lines control messages from the parent (:mod:`orch_assets.dbt.control`), routed by ``type``
+to :data:`CONTROL_HANDLERS`; its end of file, or the death of the parent (``parent_pid`` in the
+request), ends the worker within a second.
 """
 
 from __future__ import annotations
@@ -27,11 +30,17 @@ import shutil
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import IO, Any
+
+from orch_assets.dbt.control import ControlChannel, dispatch, watch_parent
 
 # The events dagster-dbt turns into asset events for dbt Core (as in `dbt --log-format json`).
 RESULT_EVENTS = frozenset({"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult"})
 FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
+# Control message type -> handler, called in the control thread; looked up per message, so
+# handlers registered after the channel started are used.
+CONTROL_HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {}
 
 
 class Protocol:
@@ -152,6 +161,9 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
 def main(argv: list[str]) -> int:
     protocol = Protocol()
     request = json.loads(argv[1])
+    ControlChannel(dispatch(CONTROL_HANDLERS)).start()
+    if request.get("parent_pid"):
+        watch_parent(int(request["parent_pid"]))
     return run(request, protocol)
 
 

@@ -1,11 +1,13 @@
 """One writer per DuckDB file across runs: the step holds the file's instance pool while it writes.
 
-An op with a static ``pool`` (the baseline job, the ``all_scenarios`` ops) gets its slot from the
-executor before it starts. A partitioned op writes a different file per partition, and Dagster
-pools are per op, not per partition, so the step claims the pool of its file itself, through the
-same instance storage (and the same slots, visible on the UI's pool page) that the executors use.
-A run that finds the file's pool taken waits, saying which run holds it, instead of failing on
-DuckDB's "Could not set lock on file".
+Every step that writes (or reads) a simulation database claims the pool of its file itself,
+through the same instance storage (and the same slots, visible on the UI's pool page) that
+Dagster's executors use for an op's static ``pool``. A static pool would not do: Dagster pools are
+per op, not per partition; the executor waits for a static pool before the step starts, so no
+code of the step could see that the holder is dead; and the run queue holds back a run whose
+static pool is full. A run that finds the file's pool taken waits, saying which run holds it,
+instead of failing on DuckDB's "Could not set lock on file"; a holder whose processes are gone
+(:mod:`orch_assets.simulation.liveness`) has its slot freed, and its run ended, on the spot.
 """
 
 from __future__ import annotations
@@ -16,13 +18,50 @@ from contextlib import contextmanager
 
 import dagster as dg
 
+from orch_assets.simulation.liveness import (
+    SlotHolder,
+    mark_dead_run,
+    record_holder,
+    run_process_gone,
+)
+
 POLL_INTERVAL_S = 0.5
 REPORT_EVERY_S = 30.0
 
 
-def _holders(instance: dg.DagsterInstance, pool: str) -> str:
+def _slot_holders(instance: dg.DagsterInstance, pool: str) -> list[SlotHolder]:
     slots = instance.event_log_storage.get_concurrency_info(pool).claimed_slots
-    return ", ".join(f"run {s.run_id} step {s.step_key}" for s in slots) or "another run"
+    return [SlotHolder.load(instance, s.run_id, s.step_key) for s in slots]
+
+
+def free_dead_holders(instance: dg.DagsterInstance, pool: str, claimant: str) -> list[str]:
+    """Frees the slots of ``pool`` whose holders are gone; returns one sentence per action.
+
+    A holder's run that still counts as running while its process is gone is ended too, so the
+    run queue and the UI stop counting it. ``claimant`` (the run asking) is named in its log.
+    """
+    storage = instance.event_log_storage
+    freed = []
+    for holder in _slot_holders(instance, pool):
+        ended = ""
+        dead_process = run_process_gone(holder.run) if holder.run is not None else None
+        if holder.run is not None and dead_process is not None:
+            reason = f"run {claimant} found it holding pool {pool}"
+            outcome = mark_dead_run(instance, holder.run, dead_process, reason)
+            status = holder.run.status.value
+            ended = f"; run {holder.run_id} was still {status} and is now marked {outcome}"
+        if not holder.gone():
+            if ended:
+                alive = ", ".join(p.describe() for p in holder.processes if p.alive())
+                freed.append(f"Pool {pool} stays held until {alive} exit{ended}")
+            continue
+        storage.free_concurrency_slot_for_step(holder.run_id, holder.step_key)
+        processes = ", ".join(p.describe() for p in holder.processes)
+        freed.append(
+            f"Freed pool {pool}: it was held by run {holder.run_id} step {holder.step_key}, and "
+            f"its processes are gone ({processes}){ended}"
+        )
+    return freed
 
 
 def _pool_limit(context: dg.OpExecutionContext, pool: str) -> int | None:
@@ -56,15 +95,22 @@ def hold_pool(context: dg.OpExecutionContext, pool: str) -> Iterator[None]:
         yield
         return
     run_id, step_key = context.run.run_id, context.get_step_execution_context().step.key
+    record_holder(instance, run_id, step_key)
     started = time.monotonic()
     reported = 0.0
     try:
         while not storage.claim_concurrency_slot(pool, run_id, step_key).is_claimed:
+            freed = free_dead_holders(instance, pool, run_id)
+            for sentence in freed:
+                context.log.info(sentence)
+            if freed:
+                continue
             waited = time.monotonic() - started
             if not reported or waited - reported >= REPORT_EVERY_S:
+                holders = ", ".join(h.describe() for h in _slot_holders(instance, pool))
                 context.log.info(
                     f"Waiting for pool {pool} (one writer per database), held by "
-                    f"{_holders(instance, pool)}; waited {waited:.0f} s"
+                    f"{holders or 'another run'}; waited {waited:.0f} s"
                 )
                 reported = waited or POLL_INTERVAL_S
             time.sleep(POLL_INTERVAL_S)

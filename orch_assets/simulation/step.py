@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,8 @@ from orch_assets.executor import live_cap, register_subprocess
 from orch_assets.project import workforce_dbt_project
 from orch_assets.resources import database_pool
 from orch_assets.runtime.recommend import find_recommendation
+from orch_assets.simulation.liveness import RUN_TAGS_LOCK as _RUN_TAGS_LOCK
+from orch_assets.simulation.liveness import record_holder
 from orch_assets.simulation.pool import hold_pool
 from orch_assets.simulation.results import (
     SNAPSHOT_MODEL,
@@ -33,9 +35,6 @@ from orch_assets.simulation.results import (
 )
 
 TAG_PREFIX = "orch/"
-# Dagster's add_run_tags reads, merges and rewrites the run: two steps of one run (thread mode)
-# tagging at once lose one update. Serialise them within the process.
-_RUN_TAGS_LOCK = threading.Lock()
 
 
 def _add_run_tags(context: dg.OpExecutionContext, tags: Mapping[str, str]) -> None:
@@ -147,10 +146,17 @@ def run_simulation(
         summary_queries=SUMMARY_QUERIES,
     )
     stream = _SimulationStream(context, manifest, translator, config.years, partition)
+    step_key = context.get_step_execution_context().step.key
+
+    def on_start(proc: subprocess.Popen[str]) -> None:
+        register_subprocess(proc)
+        # The dbt worker holds the database too: the pool is not free until it is gone.
+        record_holder(context.instance, context.run.run_id, step_key, [proc.pid])
+
     with hold_pool(context, database_pool(simulation)):
         _require_previous_year(config, database_path)
         try:
-            yield from stream.events(WorkerProcess(request, on_start=register_subprocess))
+            yield from stream.events(WorkerProcess(request, on_start=on_start))
         except DbtWorkerError as error:
             stderr_tail = dg.MetadataValue.text(error.stderr_tail[-4000:])
             raise dg.Failure(

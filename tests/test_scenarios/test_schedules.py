@@ -51,6 +51,6 @@ def test_every_scenario_op_of_the_multi_scenario_job_has_its_own_pool_and_runs_i
 
     for node in job.nodes:
         name = node.name.removeprefix("simulate_")
-        assert node.definition.pool == f"duckdb/scenario_{name}"
+        assert node.definition.tags["orch/pool"] == f"duckdb/scenario_{name}"
         assert node.definition.tags["orch/execution_class"] == "parallel_safe"
     assert job.tags["orch/database"] == "all_scenarios"
