@@ -116,6 +116,13 @@ def _sync_results(con: Any, request: dict[str, Any], protocol: Protocol, year: i
 
 def run(request: dict[str, Any], protocol: Protocol) -> int:
     started = time.perf_counter()
+    # The database first: a reader's lock is met (and waited for) before seconds of dbt import.
+    try:
+        con = _open_database(request, protocol)
+    except DatabaseLockedError as error:
+        protocol.send("error", message=str(error))
+        return 1
+    _sync_results(con.cursor(), request, protocol, None)
     from dbt.cli.main import dbtRunner
     from dbt_common.events.functions import msg_to_dict
 
@@ -131,12 +138,6 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
         "--quiet",
         "--no-use-colors",
     ]  # fmt: skip
-    try:
-        con = _open_database(request, protocol)
-    except DatabaseLockedError as error:
-        protocol.send("error", message=str(error))
-        return 1
-    _sync_results(con.cursor(), request, protocol, None)
     manifest = _parse(dbtRunner, common_args, request["target_path"], request["partial_parse_seed"])
     protocol.send("ready", startup_seconds=round(time.perf_counter() - started, 3))
 
