@@ -16,8 +16,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from orch_assets.assets.scenarios import SCENARIO_GROUP, SCENARIO_KEY_PREFIX
-from orch_assets.partitions import SCENARIOS
 from orch_assets.dbt.lock import is_lock_conflict, lock_holder
+from orch_assets.partitions import SCENARIOS
 from orch_assets.resources import SimulationStore
 from orch_assets.runtime.chart import png_markdown
 from orch_assets.simulation.readers import Writer, fetch_rows, read_published_rows, writer_of

@@ -106,7 +106,11 @@ def publish_year(
     state = read_published(results_dir)
     _write_published(
         results_dir,
-        {"tables": list(tables), "years": {*state["years"], year}, "writer": writer or state["writer"]},
+        {
+            "tables": list(tables),
+            "years": {*state["years"], year},
+            "writer": writer or state["writer"],
+        },
     )
 
 

@@ -105,7 +105,8 @@ def read_published_rows(database: Path, tables: Sequence[str], sql: str) -> Publ
     over it); the read is then retried with a fresh listing.
     """
     directory = results_dir(database)
-    for attempt in range(READ_ATTEMPTS):
+    attempts = 0
+    while True:
         years = read_published(directory)["years"]
         if not years:
             return Published(rows=[], years=[])
@@ -116,8 +117,8 @@ def read_published_rows(database: Path, tables: Sequence[str], sql: str) -> Publ
                 con.read_parquet(files).create_view(table)
             return Published(rows=fetch_rows(con, sql), years=years)
         except (duckdb.IOException, FileNotFoundError):
-            if attempt == READ_ATTEMPTS - 1:
+            attempts += 1
+            if attempts == READ_ATTEMPTS:
                 raise
         finally:
             con.close()
-    raise AssertionError("unreachable")

@@ -57,7 +57,9 @@ def test_a_published_year_holds_every_table_with_the_databases_rows(
     assert not [p for p in results.iterdir() if p.name.startswith(".")], "no staging left behind"
 
 
-def test_publishing_a_year_again_replaces_it(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_publishing_a_year_again_replaces_it(
+    con: duckdb.DuckDBPyConnection, tmp_path: Path
+) -> None:
     results = tmp_path / "results"
     publish_year(con, results, TABLES, 2025)
     con.execute("delete from snapshot where simulation_year = 2025 and id >= 5")

@@ -43,6 +43,12 @@ sys.stdin.readline()
 con.close()
 """
 HOLD_AFTER_MET_S = 3.0
+HOLD_FOREVER = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print("holding", flush=True)
+time.sleep(120)
+"""
 
 
 @dataclass
@@ -71,13 +77,17 @@ def _poll(observed: Observed, stop: threading.Event) -> None:
             observed.polls_with_years += 1
         for year in published.years:
             for table in TABLES:
-                counts = [r["n"] for r in published.rows if (r["model"], r["simulation_year"]) == (table, year)]
+                counts = [
+                    r["n"]
+                    for r in published.rows
+                    if (r["model"], r["simulation_year"]) == (table, year)
+                ]
                 observed.seen.setdefault((table, year), set()).add(counts[0] if counts else 0)
         if published.years and observed.cli_output is None:
             observed.cli_output = subprocess.run(
                 [sys.executable, "-m", "orch_assets.cli", "summary",
                  "--data-dir", str(observed.database.parent.parent)],
-                capture_output=True, text=True, cwd=REPO_ROOT, timeout=120,
+                capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, check=False,
                 env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
             )  # fmt: skip
         time.sleep(0.05)
@@ -129,7 +139,9 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         releaser.start()
         try:
             result = dg.execute_job(
-                dg.reconstructable(workforce_simulation_job), instance=instance, run_config=run_config
+                dg.reconstructable(workforce_simulation_job),
+                instance=instance,
+                run_config=run_config,
             )
         finally:
             stop.set()
@@ -143,7 +155,9 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
         yield observations
 
 
-def test_the_run_waits_for_a_reader_holding_the_database_and_then_succeeds(observed: Observed) -> None:
+def test_the_run_waits_for_a_reader_holding_the_database_and_then_succeeds(
+    observed: Observed,
+) -> None:
     assert observed.success
     waits = [log for log in observed.logs if log[1].startswith("Database held by pid")]
     assert waits, "the wait is logged"
@@ -155,7 +169,9 @@ def test_the_run_waits_for_a_reader_holding_the_database_and_then_succeeds(obser
     assert ready - waited_from >= HOLD_AFTER_MET_S - 0.5, "the worker went on only once released"
 
 
-def test_a_reader_polling_the_results_never_errors_nor_sees_part_of_a_year(observed: Observed) -> None:
+def test_a_reader_polling_the_results_never_errors_nor_sees_part_of_a_year(
+    observed: Observed,
+) -> None:
     assert observed.reader_errors == []
     assert observed.polls_with_years > 0, "the reader saw published years during the run"
     final = {(model, year): n for model, year, n in query(observed.database, COUNTS_SQL)}
@@ -165,7 +181,9 @@ def test_a_reader_polling_the_results_never_errors_nor_sees_part_of_a_year(obser
     assert read_published(observed.database.parent / "results")["years"] == [2025, 2026]
 
 
-def test_summary_during_the_run_prints_the_published_years_and_no_traceback(observed: Observed) -> None:
+def test_summary_during_the_run_prints_the_published_years_and_no_traceback(
+    observed: Observed,
+) -> None:
     output = observed.cli_output
     assert output is not None
     assert output.returncode == 0, output.stderr
@@ -182,20 +200,17 @@ def test_a_run_fails_in_one_line_naming_the_reader_when_it_holds_the_database_to
     database.parent.mkdir(parents=True)
     duckdb.connect(str(database)).close()
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time, duckdb; c = duckdb.connect(sys.argv[1], "
-         "read_only=True); print('holding', flush=True); time.sleep(120)", str(database)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [sys.executable, "-c", HOLD_FOREVER, str(database)], stdout=subprocess.PIPE, text=True
+    )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+    store = {"data_dir": str(tmp_path), "reader_wait_seconds": 1}
+    run_config = {"n_employees": 1000, "start_year": 2025, "end_year": 2025,
+                  "resources": {"simulation_store": {"config": store}}}  # fmt: skip
     try:
         result = dg.execute_job(
             dg.reconstructable(workforce_simulation_job),
             instance=instance,
-            run_config={
-                "n_employees": 1000, "start_year": 2025, "end_year": 2025,
-                "resources": {"simulation_store": {"config": {
-                    "data_dir": str(tmp_path), "reader_wait_seconds": 1}}},
-            },  # fmt: skip
+            run_config=run_config,
             raise_on_error=False,
         )
     finally:
