@@ -104,6 +104,7 @@ def _sync_results(con: Any, request: dict[str, Any], protocol: Protocol, year: i
         return
     results_dir, tables = Path(target["results_dir"]), target["tables"]
     writer = {**(target.get("writer") or {}), "pid": os.getpid()}
+    started = time.perf_counter()
     if year is None:
         removed, added = publish.sync(con, results_dir, tables, request["years"], writer)
     elif year in publish.complete_years(con, tables):
@@ -111,7 +112,8 @@ def _sync_results(con: Any, request: dict[str, Any], protocol: Protocol, year: i
         removed, added = [], [year]
     else:
         return
-    protocol.send("published", added=added, removed=removed, results_dir=str(results_dir))
+    protocol.send("published", added=added, removed=removed, results_dir=str(results_dir),
+                  seconds=round(time.perf_counter() - started, 3))  # fmt: skip
 
 
 def run(request: dict[str, Any], protocol: Protocol) -> int:
