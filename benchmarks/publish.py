@@ -70,12 +70,12 @@ def main() -> None:
     print(f"{args.years} years x {args.employees} employees, dbt threads {args.threads}, "
           f"{args.repeats} repeats (interleaved)")  # fmt: skip
     for repeat in range(args.repeats):
-        for name in results:
+        for name, rows in results.items():
             with tempfile.TemporaryDirectory(prefix=f"bench-publish-{name}-") as work:
                 result = run_worker(
                     Path(work), args.employees, args.years, args.threads, name == "publish"
                 )
-            results[name].append(result)
+            rows.append(result)
             print(f"  repeat {repeat + 1} {name:8s} wall {result['wall']:6.2f} s, "
                   f"publishing {result['publish']:.2f} s", flush=True)  # fmt: skip
     off = statistics.median(r["wall"] for r in results["off"])
