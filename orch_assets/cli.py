@@ -4,33 +4,54 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-import duckdb
+from typing import Any
 
 from orch_assets.resources import SimulationStore
 from orch_assets.runtime.sweep_cli import add_sweep_parser, sweep
+from orch_assets.simulation.readers import (
+    DatabaseBusyError,
+    fetch_rows,
+    read_only,
+    read_published_rows,
+)
+from orch_assets.simulation.results import SUMMARY_MODEL
+
+SUMMARY_QUERY = f"select * from {SUMMARY_MODEL} order by simulation_year"
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    columns = list(rows[0]) if rows else []
+    widths = [max(len(c), *(len(f"{r[c]}") for r in rows)) for c in columns]
+    print("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
+    for row in rows:
+        print("  ".join(f"{row[c]}".rjust(w) for c, w in zip(columns, widths)))
 
 
 def summary(data_dir: str | None, simulation: str) -> int:
-    """Prints where a simulation's results are and its per-year summary."""
+    """Prints where a simulation's results are and its per-year summary.
+
+    While a run writes the database, prints the years it has published so far instead.
+    """
     path = SimulationStore(data_dir=data_dir).database_path(simulation)
     if not path.exists():
         print(f"No simulation database at {path}: run the workforce_simulation job first.")
         return 1
-    con = duckdb.connect(str(path), read_only=True)
     try:
-        cursor = con.execute("select * from fct_workforce_summary order by simulation_year")
-        columns = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
-    finally:
-        con.close()
+        with read_only(path) as con:
+            rows = fetch_rows(con, SUMMARY_QUERY)
+    except DatabaseBusyError as busy:
+        published = read_published_rows(path, [SUMMARY_MODEL], SUMMARY_QUERY)
+        shown = (f"showing published results up to year {published.years[-1]}"
+                 if published.years else "no year published yet")  # fmt: skip
+        print(f"{busy}; {shown} ({path.parent / 'results'})")
+        if published.rows:
+            _print_table(published.rows)
+        return 0
     print(f"Results: {path}")
     print("Tables: fct_workforce_snapshot (one row per employee per year), fct_yearly_events,")
-    print("        fct_workforce_summary (one row per year). Open the UI with `make ui`.\n")
-    widths = [max(len(c), *(len(f"{r[i]}") for r in rows)) for i, c in enumerate(columns)]
-    print("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
-    for row in rows:
-        print("  ".join(f"{v}".rjust(w) for v, w in zip(row, widths)))
+    print("        fct_workforce_summary (one row per year). Open the UI with `make ui`.")
+    print(f"Parquet copies per year (readable while a run writes): {path.parent / 'results'}\n")
+    _print_table(rows)
     return 0
 
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import dagster as dg
+from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from orch_assets.dbt.runner import DATABASE_FILE_NAME
@@ -34,6 +35,13 @@ class SimulationStore(dg.ConfigurableResource):
         description=f"Directory of simulation databases. Unset: ${DATA_DIR_ENV_VAR}, else ./data "
         "in the repository.",
     )
+    reader_wait_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="How long a simulation waits, at start, for another process (a notebook, a "
+        "reader) that holds its database, before failing with the holder's pid. 0..3600.",
+    )
 
     def root(self) -> Path:
         configured = self.data_dir or os.environ.get(DATA_DIR_ENV_VAR) or str(REPO_ROOT / "data")
@@ -48,3 +56,15 @@ class SimulationStore(dg.ConfigurableResource):
 
     def database_path(self, simulation: str) -> Path:
         return self.simulation_dir(simulation) / DATABASE_FILE_NAME
+
+    def reader(self, simulation: str) -> DuckDBResource:
+        """Read-only access to a simulation's database (short-lived: one ``get_connection()``).
+
+        DuckDB refuses every open while another process writes the file; DuckDBResource retries
+        that for ~100 s. Callers that must not wait check for a writer first
+        (:func:`orch_assets.simulation.readers.writer_of`).
+        """
+        return DuckDBResource(
+            database=str(self.database_path(simulation)),
+            connection_config={"access_mode": "READ_ONLY"},
+        )

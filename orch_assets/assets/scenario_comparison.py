@@ -1,9 +1,10 @@
 """The scenarios side by side: per year headcount, hires, terminations, total compensation.
 
-Reads each scenario's database read-only while holding the database's pool, so it waits for a
-run that is simulating that scenario instead of meeting its lock. DuckDB refuses even a read-only
-connection while another process writes the file: a writer outside Dagster fails this asset with
-a message naming the file (and the retry policy tries again later).
+Reads each scenario's database read-only through ``SimulationStore.reader()`` (a
+``DuckDBResource``). While a run writes a scenario's database (DuckDB then refuses every other
+process), it reads the years that run has published as Parquet so far instead, and says so in
+the log and in the ``sources`` metadata; it never waits for the run. A run that starts while this
+asset reads waits for it (``SimulationStore.reader_wait_seconds``).
 """
 
 from pathlib import Path
@@ -15,10 +16,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from orch_assets.assets.scenarios import SCENARIO_GROUP, SCENARIO_KEY_PREFIX
+from orch_assets.dbt.lock import is_lock_conflict, lock_holder
 from orch_assets.partitions import SCENARIOS
-from orch_assets.resources import SimulationStore, database_pool
+from orch_assets.resources import SimulationStore
 from orch_assets.runtime.chart import png_markdown
-from orch_assets.simulation.pool import hold_pool
+from orch_assets.simulation.readers import Writer, fetch_rows, read_published_rows, writer_of
 from orch_assets.simulation.results import SUMMARY_MODEL
 
 METRICS = ("headcount", "hires", "terminations", "total_compensation")
@@ -30,18 +32,23 @@ COMPARISON_QUERY = f"""
 """
 
 
-def read_summary(database: Path) -> list[dict[str, Any]]:
-    """One row per simulated year; raises dg.Failure if the file is being written."""
-    try:
-        con = duckdb.connect(str(database), read_only=True)
-    except duckdb.IOException as error:
-        raise dg.Failure(f"{database} is locked by another process: {error}") from None
-    try:
-        cursor = con.execute(COMPARISON_QUERY)
-        columns = [d[0] for d in cursor.description]
-        return [dict(zip(columns, row)) for row in cursor.fetchall()]
-    finally:
-        con.close()
+def read_summary(store: SimulationStore, simulation: str) -> tuple[list[dict[str, Any]], str]:
+    """One row per simulated year, and where they came from (the database or published years)."""
+    database = store.database_path(simulation)
+    writer = writer_of(database)
+    if writer is None:
+        try:
+            with store.reader(simulation).get_connection() as con:
+                return fetch_rows(con, COMPARISON_QUERY), "database"
+        except duckdb.IOException as error:
+            if not is_lock_conflict(error):
+                raise
+            pid, program = lock_holder(error)
+            writer = Writer(pid=pid, program=program)
+    published = read_published_rows(database, [SUMMARY_MODEL], COMPARISON_QUERY)
+    shown = (f"showing published results up to year {published.years[-1]}"
+             if published.years else "no year published yet")  # fmt: skip
+    return published.rows, f"database is being written by {writer.describe()}; {shown}"
 
 
 def render_comparison(rows: list[dict[str, Any]], path: Path) -> Path:
@@ -76,13 +83,14 @@ def scenario_comparison(
 ) -> dg.MaterializeResult:
     rows: list[dict[str, Any]] = []
     missing: list[str] = []
+    sources: dict[str, str] = {}
     for scenario in SCENARIOS:
-        database = simulation_store.database_path(scenario.simulation)
-        if not database.exists():
+        if not simulation_store.database_path(scenario.simulation).exists():
             missing.append(scenario.name)
             continue
-        with hold_pool(context, database_pool(scenario.simulation)):
-            summary = read_summary(database)
+        summary, sources[scenario.name] = read_summary(simulation_store, scenario.simulation)
+        if sources[scenario.name] != "database":
+            context.log.info(f"scenario {scenario.name}: {sources[scenario.name]}")
         rows += [{"scenario": scenario.name, **row} for row in summary]
     if not rows:
         raise dg.Failure(
@@ -107,5 +115,6 @@ def scenario_comparison(
             "chart_path": dg.MetadataValue.path(str(chart)),
             "scenarios": ", ".join(sorted({r["scenario"] for r in rows})),
             "not simulated": ", ".join(missing) or "none",
+            "sources": dg.MetadataValue.json(sources),
         }
     )

@@ -69,6 +69,7 @@ def _simulate(
         translator=ScenarioTranslator(),
         partition=scenario.name,
         shared_run=shared_run,
+        lock_wait_seconds=store.reader_wait_seconds,
     )
 
 

@@ -33,4 +33,5 @@ def workforce_models(
         config,
         simulation_store.database_path(BASELINE_SIMULATION),
         BASELINE_SIMULATION,
+        lock_wait_seconds=simulation_store.reader_wait_seconds,
     )

@@ -44,6 +44,11 @@ class WorkerRequest:
     select: Sequence[str] = ()
     exclude: Sequence[str] = ()
     summary_queries: Mapping[str, str] = field(default_factory=dict)
+    # How long the worker waits for another process's lock on the database (a reader) at start.
+    lock_wait_seconds: float = 60.0
+    # Parquet copies of finished years for readers (orch_assets.dbt.publish): results_dir,
+    # tables, writer (e.g. {"run_id": ...}); None: nothing is published.
+    publish: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.database_path.name != DATABASE_FILE_NAME:
@@ -69,7 +74,10 @@ class WorkerRequest:
                 "summary_queries": dict(self.summary_queries),
                 # The worker exits when this process dies (orch_assets.dbt.control).
                 "parent_pid": os.getpid(),
-            }
+                "lock_wait_seconds": self.lock_wait_seconds,
+                "publish": dict(self.publish) if self.publish else None,
+            },
+            default=str,
         )
 
 
@@ -98,6 +106,7 @@ class WorkerProcess:
         self._last_year: int | None = None
         self._proc: subprocess.Popen[str] | None = None
         self._stdin_lock = threading.Lock()
+        self._error: str | None = None
 
     def send(self, message: Mapping[str, Any]) -> bool:
         """Sends a control message (``{"type": ..., ...}``); False if the worker is not running."""
@@ -148,6 +157,8 @@ class WorkerProcess:
                     self._last_year = message["year"]
                 if message["type"] == "year_end" and not message["success"]:
                     failed_year = message
+                if message["type"] == "error":
+                    self._error = message["message"]
                 yield message
             returncode = proc.wait()
         finally:
@@ -181,6 +192,8 @@ class WorkerProcess:
                 year=failed_year["year"],
                 stderr_tail=tail,
             )
+        if self._error is not None:
+            return DbtWorkerError(self._error, year=self._last_year, stderr_tail=tail)
         return DbtWorkerError(
             f"dbt worker exited with code {returncode} during year {self._last_year}",
             year=self._last_year,

@@ -16,10 +16,16 @@ start-up and a re-parse when ``--vars`` change.
 Protocol: one JSON object per line on the original stdout (everything dbt prints goes to stderr):
 ``ready``, ``year_start``, ``dbt_event`` (the raw dbt structured result event of each node, as
 ``dbt --log-format json`` would print it), ``log``, ``year_summary`` (results of the request's
-``summary_queries``), ``year_end`` and finally ``done``. In the other direction, stdin carries
-JSON-lines control messages from the parent (:mod:`orch_assets.dbt.control`), routed by ``type``
-to :data:`CONTROL_HANDLERS`; its end of file, or the death of the parent (``parent_pid`` in the
-request), ends the worker within a second.
+``summary_queries``), ``published`` (years copied to or removed from the Parquet results, see
+:mod:`orch_assets.dbt.publish`), ``year_end`` and finally ``done``; ``lock_wait`` while another
+process holds the database at start, ``error`` (one line) before a non-zero exit it can explain.
+In the other direction, stdin carries JSON-lines control messages from the parent
+(:mod:`orch_assets.dbt.control`), routed by ``type`` to :data:`CONTROL_HANDLERS`; its end of
+file, or the death of the parent (``parent_pid`` in the request), ends the worker within a second.
+
+The worker opens the database itself before dbt does, waiting up to ``lock_wait_seconds`` for a
+reader's lock, and keeps that connection: dbt's connections share its DuckDB instance, and no
+reader can take the file between years.
 """
 
 from __future__ import annotations
@@ -31,9 +37,12 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import IO, Any
 
+from orch_assets.dbt import publish
 from orch_assets.dbt.control import ControlChannel, dispatch, watch_parent
+from orch_assets.dbt.lock import DatabaseLockedError, connect_waiting
 
 # The events dagster-dbt turns into asset events for dbt Core (as in `dbt --log-format json`).
 RESULT_EVENTS = frozenset({"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult"})
@@ -68,24 +77,54 @@ def _parse(runner_class: Any, common_args: list[str], target_path: str, seed: st
     return result.result
 
 
-def _run_summary_queries(database_path: str, queries: dict[str, str], year: int) -> dict[str, Any]:
+def _run_summary_queries(con: Any, queries: dict[str, str], year: int) -> dict[str, Any]:
     """Runs read queries between dbt invocations, on a connection sharing dbt's DuckDB instance."""
-    import duckdb
-
     results: dict[str, Any] = {}
-    con = duckdb.connect(database_path)
-    try:
-        for name, sql in queries.items():
-            cursor = con.execute(sql, {"year": year} if "$year" in sql else None)
-            columns = [d[0] for d in cursor.description or []]
-            results[name] = [dict(zip(columns, row)) for row in cursor.fetchall()]
-    finally:
-        con.close()
+    for name, sql in queries.items():
+        cursor = con.execute(sql, {"year": year} if "$year" in sql else None)
+        columns = [d[0] for d in cursor.description or []]
+        results[name] = [dict(zip(columns, row)) for row in cursor.fetchall()]
     return results
+
+
+def _open_database(request: dict[str, Any], protocol: Protocol) -> Any:
+    """The worker's own connection, waiting (bounded) for a reader that holds the file."""
+
+    def on_wait(pid: int | None, program: str, waited: float) -> None:
+        protocol.send("lock_wait", pid=pid, program=program, waited_seconds=round(waited, 1),
+                      limit_seconds=request["lock_wait_seconds"])  # fmt: skip
+
+    return connect_waiting(request["database_path"], request["lock_wait_seconds"], on_wait)
+
+
+def _sync_results(con: Any, request: dict[str, Any], protocol: Protocol, year: int | None) -> None:
+    """At start (``year`` None): mirror the database; after a year: publish it."""
+    target = request.get("publish")
+    if not target:
+        return
+    results_dir, tables = Path(target["results_dir"]), target["tables"]
+    writer = {**(target.get("writer") or {}), "pid": os.getpid()}
+    started = time.perf_counter()
+    if year is None:
+        removed, added = publish.sync(con, results_dir, tables, request["years"], writer)
+    elif year in publish.complete_years(con, tables):
+        publish.publish_year(con, results_dir, tables, year, writer)
+        removed, added = [], [year]
+    else:
+        return
+    protocol.send("published", added=added, removed=removed, results_dir=str(results_dir),
+                  seconds=round(time.perf_counter() - started, 3))  # fmt: skip
 
 
 def run(request: dict[str, Any], protocol: Protocol) -> int:
     started = time.perf_counter()
+    # The database first: a reader's lock is met (and waited for) before seconds of dbt import.
+    try:
+        con = _open_database(request, protocol)
+    except DatabaseLockedError as error:
+        protocol.send("error", message=str(error))
+        return 1
+    _sync_results(con.cursor(), request, protocol, None)
     from dbt.cli.main import dbtRunner
     from dbt_common.events.functions import msg_to_dict
 
@@ -149,7 +188,8 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
                 error=str(result.exception) if result.exception else None,
             )
             return 1
-        summary = _run_summary_queries(request["database_path"], request["summary_queries"], year)
+        summary = _run_summary_queries(con.cursor(), request["summary_queries"], year)
+        _sync_results(con.cursor(), request, protocol, year)
         protocol.send("year_summary", year=year, results=summary)
         protocol.send(
             "year_end", year=year, success=True, seconds=elapsed, counts=dict(year_state["counts"])

@@ -1,9 +1,11 @@
 """The runtime table: one row per finished run, in a DuckDB file under the Dagster home.
 
 The file is separate from the simulation databases, so recording never contends for their lock.
-Writers are short-lived (one connection per call, closed at once); DuckDB lets one process at a
-time open a file, so :meth:`RuntimeTable.connect` retries a lock conflict for a while instead of
-failing at the first one (the sensor, a sweep and the report asset may overlap).
+Connections are short-lived (one per call, closed at once); DuckDB lets one process at a time
+write a file, so :meth:`RuntimeTable.connect` (writes) retries a lock conflict for a while instead
+of failing at the first one (the sensor, a sweep and the report asset may overlap), and reads go
+through :meth:`RuntimeTable.read`, a read-only ``dagster_duckdb.DuckDBResource`` connection (which
+retries too).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 RUNTIME_DIR_NAME = "orch_runtime"
@@ -150,33 +153,65 @@ def _is_lock_conflict(error: duckdb.Error) -> bool:
 class RuntimeTable:
     """The runtime DuckDB file at ``path``; every method opens and closes its own connection."""
 
-    def __init__(self, path: Path, lock_retry_seconds: float = LOCK_RETRY_SECONDS) -> None:
+    def __init__(
+        self,
+        path: Path,
+        lock_retry_seconds: float = LOCK_RETRY_SECONDS,
+        reader: DuckDBResource | None = None,
+    ) -> None:
         self.path = path
         self.lock_retry_seconds = lock_retry_seconds
+        self.reader = reader
 
     @property
     def directory(self) -> Path:
         return self.path.parent
 
-    @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read-write connection with the schema in place; waits out other processes' locks."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def _connect_retrying(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         deadline, delay = time.monotonic() + self.lock_retry_seconds, 0.05
         while True:
             try:
-                con = duckdb.connect(str(self.path))
-                break
+                return duckdb.connect(str(self.path), read_only=read_only)
             except duckdb.IOException as error:
                 if not _is_lock_conflict(error) or time.monotonic() >= deadline:
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection with the schema in place; waits out other processes' locks."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = self._connect_retrying(read_only=False)
         try:
             for statement in SCHEMA_SQL:
                 con.execute(statement)
             _add_missing_columns(con, "runs", COLUMN_TYPES)
             _add_missing_columns(con, "recommendations", RECOMMENDATION_TYPES)
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection; a missing file is created with the schema first.
+
+        Through ``reader`` (a read-only ``DuckDBResource``, which retries another process's lock
+        for ~100 s) when given, as the resources of assets and sensors do; else with this table's
+        own bounded retry (the thread lookup at a run's start must not wait).
+        """
+        if not self.path.exists():
+            with self.connect():
+                pass
+        if self.reader is not None:
+            with self.reader.get_connection() as con:
+                try:
+                    yield con
+                finally:
+                    con.close()
+            return
+        con = self._connect_retrying(read_only=True)
+        try:
             yield con
         finally:
             con.close()
@@ -194,7 +229,7 @@ class RuntimeTable:
         """``run_updated_at`` of the given runs that are already recorded."""
         if not run_ids:
             return {}
-        with self.connect() as con:
+        with self.read() as con:
             found = con.execute(
                 "select run_id, run_updated_at from runs where list_contains(?, run_id)",
                 [list(run_ids)],
@@ -203,7 +238,7 @@ class RuntimeTable:
 
     def rows(self, where: str = "true", params: Sequence[Any] = ()) -> list[RuntimeRow]:
         """Rows matching a SQL condition, oldest first."""
-        with self.connect() as con:
+        with self.read() as con:
             found = con.execute(
                 f"select {', '.join(COLUMNS)} from runs where {where} "
                 "order by started_at nulls first, run_id",
@@ -212,11 +247,11 @@ class RuntimeTable:
         return [RuntimeRow(*values) for values in found]
 
     def count(self) -> int:
-        with self.connect() as con:
+        with self.read() as con:
             return con.execute("select count(*) from runs").fetchone()[0]
 
     def latest_sweep_id(self) -> str | None:
-        with self.connect() as con:
+        with self.read() as con:
             found = con.execute(
                 "select sweep_id from runs where sweep_id is not null "
                 "order by ended_at desc nulls last limit 1"
@@ -233,7 +268,7 @@ class RuntimeTable:
             con.execute(sql, [values.get(name) for name in names])
 
     def recommendations(self, host: str) -> list[dict[str, Any]]:
-        with self.connect() as con:
+        with self.read() as con:
             cursor = con.execute("select * from recommendations where host = ?", [host])
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row)) for row in cursor.fetchall()]
@@ -259,4 +294,7 @@ class RuntimeStore(dg.ConfigurableResource):
         return runtime_dir_for(instance)
 
     def table(self, instance: dg.DagsterInstance) -> RuntimeTable:
-        return RuntimeTable(self.runtime_dir(instance) / DATABASE_NAME)
+        """The table; its reads go through a read-only ``DuckDBResource``."""
+        path = self.runtime_dir(instance) / DATABASE_NAME
+        reader = DuckDBResource(database=str(path), connection_config={"access_mode": "READ_ONLY"})
+        return RuntimeTable(path, reader=reader)

@@ -25,6 +25,7 @@ from orch_assets.runtime.recommend import find_recommendation
 from orch_assets.simulation.liveness import RUN_TAGS_LOCK as _RUN_TAGS_LOCK
 from orch_assets.simulation.liveness import record_holder
 from orch_assets.simulation.pool import hold_pool
+from orch_assets.simulation.published import published_tables, results_dir
 from orch_assets.simulation.results import (
     SNAPSHOT_MODEL,
     SUMMARY_MODEL,
@@ -89,6 +90,7 @@ def run_simulation(
     translator: DagsterDbtTranslator | None = None,
     partition: str | None = None,
     shared_run: bool = False,
+    lock_wait_seconds: float = 60.0,
 ) -> Iterator[dg.Output | dg.AssetMaterialization]:
     """Runs ``config.years`` in order into ``database_path``, yielding dagster-dbt events.
 
@@ -97,6 +99,7 @@ def run_simulation(
     for ``partition`` if given (else the run's partition, if any). ``shared_run``: several
     simulations run in this run, so the run tags are keyed by simulation
     (``orch/fingerprint/<simulation>``) instead of the single-simulation tags.
+    ``lock_wait_seconds``: how long the worker waits for a reader holding the database.
     """
     project = workforce_dbt_project
     translator = translator or ExecutionClassTranslator()
@@ -144,6 +147,12 @@ def run_simulation(
         select=select,
         exclude=exclude,
         summary_queries=SUMMARY_QUERIES,
+        lock_wait_seconds=lock_wait_seconds,
+        publish={
+            "results_dir": str(results_dir(database_path)),
+            "tables": published_tables(manifest),
+            "writer": {"run_id": context.run.run_id},
+        },
     )
     stream = _SimulationStream(context, manifest, translator, config.years, partition)
     step_key = context.get_step_execution_context().step.key
@@ -206,6 +215,13 @@ class _SimulationStream:
             elif kind == "year_start":
                 position = self.years.index(message["year"]) + 1
                 log.info(f"Year {message['year']} ({position}/{len(self.years)})")
+            elif kind == "lock_wait":
+                log.info(f"Database held by pid {message['pid']} ({message['program']}), e.g. a "
+                         f"reader; waiting up to {message['limit_seconds']:g} s (waited "
+                         f"{message['waited_seconds']} s)")  # fmt: skip
+            elif kind == "published" and (message["added"] or message["removed"]):
+                log.info(f"Results in {message['results_dir']}: published {message['added']}, "
+                         f"removed {message['removed']}")  # fmt: skip
             elif kind == "log":
                 emit = log.warning if message["level"] in ("warn", "error") else log.debug
                 emit(f"[{message['year']}] {message['msg']}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -9,7 +11,9 @@ import duckdb
 import pytest
 
 from orch_assets.assets.scenario_comparison import scenario_comparison
+from orch_assets.dbt.publish import publish_year
 from orch_assets.resources import DATABASE_FILE_NAME, SimulationStore
+from orch_assets.simulation.published import results_dir
 
 PNG_DATA_URI = "data:image/png;base64,iVBOR"
 
@@ -61,3 +65,39 @@ def test_the_comparison_has_one_row_per_scenario_and_year_and_an_inline_chart(tm
 def test_the_comparison_fails_clearly_when_no_scenario_was_simulated(tmp_path: Path) -> None:
     with pytest.raises(dg.Failure, match="no scenario has been simulated yet"):
         _materialize(tmp_path)
+
+
+HOLD_READ_WRITE = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1])
+print("writing", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_while_a_process_writes_a_scenario_the_comparison_shows_its_published_years_and_says_so(
+    tmp_path: Path,
+) -> None:
+    _fake_scenario(tmp_path, "baseline", [100, 103, 107])
+    database = tmp_path / "scenario_baseline" / DATABASE_FILE_NAME
+    con = duckdb.connect(str(database))
+    for year in (2025, 2026):
+        publish_year(con, results_dir(database), ["fct_workforce_summary"], year, {"run_id": "r1"})
+    con.close()
+    writer = subprocess.Popen(
+        [sys.executable, "-c", HOLD_READ_WRITE, str(database)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "writing"
+        result = _materialize(tmp_path)
+    finally:
+        writer.kill()
+        writer.wait()
+
+    metadata = result.asset_materializations_for_node("scenarios__scenario_comparison")[0].metadata
+    rows = [r.data for r in metadata["comparison"].value.records]
+    assert [(r["simulation_year"], r["headcount"]) for r in rows] == [(2025, 100), (2026, 103)]
+    source = metadata["sources"].value["baseline"]
+    assert f"being written by another process (pid {writer.pid}" in source
+    assert source.endswith("showing published results up to year 2026")
