@@ -82,7 +82,7 @@ def resolve_threads(
     return max(THREADS_MIN, min(THREADS_MAX, cpu_count or 1)), f"auto ({source}: cpu count)"
 
 
-def _check_range(field: str, value: float | None, low: float, high: float) -> None:
+def _check_range(field: str, value: float | int | None, low: float, high: float) -> None:
     if value is not None and not (low <= value <= high):
         raise ValueError(f"{field} must be between {low} and {high}, got {value!r}")
 
@@ -136,7 +136,8 @@ class SimulationConfig(dg.Config):
     @classmethod
     def _known_policy(cls, value: str) -> str:
         if value not in ON_INPUT_CHANGE:
-            raise ValueError(f"on_input_change must be one of {', '.join(ON_INPUT_CHANGE)}, got {value!r}")
+            allowed = ", ".join(ON_INPUT_CHANGE)
+            raise ValueError(f"on_input_change must be one of {allowed}, got {value!r}")
         return value
 
     @field_validator("threads")
