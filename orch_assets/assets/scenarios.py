@@ -44,6 +44,9 @@ class ScenarioRunConfig(dg.Config):
     n_employees: int | None = Field(default=None, description="Census size; unset: the scenario's.")
     random_seed: int | None = Field(default=None, description="Seed; unset: the scenario's.")
     threads: Any = Field(default=None, description="dbt threads 1-16 or 'auto'; unset: auto.")
+    on_input_change: str | None = Field(
+        default=None, description="refuse (unset) or rebuild, when the database holds other inputs."
+    )
 
     def simulation_config(self, scenario: Scenario) -> SimulationConfig:
         """Validated (types and ranges), with the scenario's parameters underneath."""

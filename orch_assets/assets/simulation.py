@@ -9,6 +9,7 @@ from orch_assets.config import SimulationConfig
 from orch_assets.dbt.translator import ExecutionClassTranslator
 from orch_assets.project import workforce_dbt_project
 from orch_assets.resources import POOL_TAG, SimulationStore, database_pool
+from orch_assets.run_coordinator import DATABASE_TAG
 from orch_assets.simulation import run_simulation
 
 BASELINE_SIMULATION = "baseline"
@@ -22,7 +23,9 @@ BASELINE_POOL = database_pool(BASELINE_SIMULATION)
     project=workforce_dbt_project,
     dagster_dbt_translator=ExecutionClassTranslator(),
     name="workforce_models",
-    op_tags={POOL_TAG: BASELINE_POOL},
+    # orch/database is read by the run coordinator (orch_assets/run_coordinator.py): an asset-job
+    # run of these assets (the UI's Materialize) is queued under the database's run tag.
+    op_tags={POOL_TAG: BASELINE_POOL, DATABASE_TAG: BASELINE_SIMULATION},
 )
 def workforce_models(
     context: dg.AssetExecutionContext, config: SimulationConfig, simulation_store: SimulationStore
@@ -34,4 +37,5 @@ def workforce_models(
         simulation_store.database_path(BASELINE_SIMULATION),
         BASELINE_SIMULATION,
         lock_wait_seconds=simulation_store.reader_wait_seconds,
+        reuse_stored_inputs=True,
     )

@@ -49,6 +49,9 @@ class WorkerRequest:
     # Parquet copies of finished years for readers (orch_assets.dbt.publish): results_dir,
     # tables, writer (e.g. {"run_id": ...}); None: nothing is published.
     publish: Mapping[str, Any] | None = None
+    # Run (with $year) just before a year's build starts, and right after it succeeded.
+    year_started_sql: Sequence[str] = ()
+    year_completed_sql: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if self.database_path.name != DATABASE_FILE_NAME:
@@ -76,6 +79,8 @@ class WorkerRequest:
                 "parent_pid": os.getpid(),
                 "lock_wait_seconds": self.lock_wait_seconds,
                 "publish": dict(self.publish) if self.publish else None,
+                "year_started_sql": list(self.year_started_sql),
+                "year_completed_sql": list(self.year_completed_sql),
             },
             default=str,
         )

@@ -53,6 +53,12 @@ def subset_selection(
     )
 
 
+def with_upstream(names: Iterable[str]) -> list[str]:
+    """dbt ``--select`` of ``names`` and everything upstream of them: a subset recomputes each
+    year from the same inputs as the models around it, never from last run's upstream tables."""
+    return [f"+{name}" for name in names]
+
+
 def classes_by_model(manifest: Mapping[str, Any]) -> dict[str, str]:
     """Model name -> execution class, for every model; raises on a missing or unknown class."""
     return {

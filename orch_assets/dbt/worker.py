@@ -25,7 +25,9 @@ file, or the death of the parent (``parent_pid`` in the request), ends the worke
 
 The worker opens the database itself before dbt does, waiting up to ``lock_wait_seconds`` for a
 reader's lock, and keeps that connection: dbt's connections share its DuckDB instance, and no
-reader can take the file between years.
+reader can take the file between years. The request's ``year_started_sql`` runs on it before
+each year's build and ``year_completed_sql`` right after the build succeeded (the simulation marks
+the year incomplete, then complete, in the database).
 """
 
 from __future__ import annotations
@@ -95,6 +97,12 @@ def _open_database(request: dict[str, Any], protocol: Protocol) -> Any:
                       limit_seconds=request["lock_wait_seconds"])  # fmt: skip
 
     return connect_waiting(request["database_path"], request["lock_wait_seconds"], on_wait)
+
+
+def _run_year_statements(con: Any, statements: list[str], year: int) -> None:
+    """Bookkeeping of the caller around a year, e.g. marking it complete once built and tested."""
+    for sql in statements:
+        con.execute(sql, {"year": year})
 
 
 def _sync_results(con: Any, request: dict[str, Any], protocol: Protocol, year: int | None) -> None:
@@ -174,6 +182,7 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
         once_per_run = ["--exclude-resource-type", "unit_test", "seed"] if index else []
         protocol.send("year_start", year=year)
         year_started = time.perf_counter()
+        _run_year_statements(con.cursor(), request.get("year_started_sql", []), year)
         dbt_vars = {**request["vars"], "simulation_year": year}
         result = runner.invoke([*base_args, *once_per_run, "--vars", json.dumps(dbt_vars)])
         elapsed = round(time.perf_counter() - year_started, 3)
@@ -188,6 +197,7 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
                 error=str(result.exception) if result.exception else None,
             )
             return 1
+        _run_year_statements(con.cursor(), request.get("year_completed_sql", []), year)
         summary = _run_summary_queries(con.cursor(), request["summary_queries"], year)
         _sync_results(con.cursor(), request, protocol, year)
         protocol.send("year_summary", year=year, results=summary)

@@ -10,21 +10,38 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 from dagster_dbt import DagsterDbtTranslator
 
 from orch_assets.config import SimulationConfig, resolve_threads
 from orch_assets.dbt.events import dbt_node_events
 from orch_assets.dbt.runner import DbtWorkerError, WorkerProcess, WorkerRequest
-from orch_assets.dbt.selection import conditional_exclusions, load_project_vars, subset_selection
+from orch_assets.dbt.selection import (
+    conditional_exclusions,
+    load_project_vars,
+    subset_selection,
+    with_upstream,
+)
 from orch_assets.dbt.translator import ExecutionClassTranslator
 from orch_assets.executor import live_cap, register_subprocess
 from orch_assets.project import workforce_dbt_project
 from orch_assets.resources import database_pool
+from orch_assets.run_coordinator import DATABASE_TAG
 from orch_assets.runtime.recommend import find_recommendation
+from orch_assets.simulation.database import (
+    RECORD_COMPLETED_YEAR_SQL,
+    UNMARK_YEAR_SQL,
+    database_fingerprint,
+)
+from orch_assets.simulation.inputs import SimulationInputs
 from orch_assets.simulation.liveness import RUN_TAGS_LOCK as _RUN_TAGS_LOCK
 from orch_assets.simulation.liveness import record_holder
 from orch_assets.simulation.pool import hold_pool
+from orch_assets.simulation.prepare import (
+    configured_options,
+    prepare_database,
+    remove_interrupted_years,
+    reuse_stored,
+)
 from orch_assets.simulation.published import published_tables, results_dir
 from orch_assets.simulation.results import (
     SNAPSHOT_MODEL,
@@ -41,29 +58,6 @@ TAG_PREFIX = "orch/"
 def _add_run_tags(context: dg.OpExecutionContext, tags: Mapping[str, str]) -> None:
     with _RUN_TAGS_LOCK:
         context.instance.add_run_tags(context.run.run_id, dict(tags))
-
-
-def _require_previous_year(config: SimulationConfig, database_path: Path) -> None:
-    """A run that starts after start_year continues from the stored snapshot of the year before."""
-    first = config.years[0]
-    if first == config.start_year:
-        return
-    rows = 0
-    if database_path.exists():
-        con = duckdb.connect(str(database_path), read_only=True)
-        try:
-            rows = con.execute(
-                f"select count(*) from {SNAPSHOT_MODEL} where simulation_year = ?", [first - 1]
-            ).fetchone()[0]
-        except duckdb.CatalogException:
-            rows = 0
-        finally:
-            con.close()
-    if not rows:
-        raise dg.Failure(
-            f"from_year {first} continues from the {first - 1} snapshot, but {database_path} has "
-            f"none: run from start_year {config.start_year} first"
-        )
 
 
 def _dbt_threads(context: dg.AssetExecutionContext, config: SimulationConfig) -> tuple[int, str]:
@@ -90,6 +84,7 @@ def run_simulation(
     translator: DagsterDbtTranslator | None = None,
     partition: str | None = None,
     shared_run: bool = False,
+    reuse_stored_inputs: bool = False,
     lock_wait_seconds: float = 60.0,
 ) -> Iterator[dg.Output | dg.AssetMaterialization]:
     """Runs ``config.years`` in order into ``database_path``, yielding dagster-dbt events.
@@ -99,12 +94,37 @@ def run_simulation(
     for ``partition`` if given (else the run's partition, if any). ``shared_run``: several
     simulations run in this run, so the run tags are keyed by simulation
     (``orch/fingerprint/<simulation>``) instead of the single-simulation tags.
-    ``lock_wait_seconds``: how long the worker waits for a reader holding the database.
+    ``reuse_stored_inputs``: an asset-job run takes the stored inputs for every option its op
+    config leaves unset (:func:`~orch_assets.simulation.prepare.configured_options`).
+    ``lock_wait_seconds``: how long the step and the worker wait for a reader holding the database.
     """
-    project = workforce_dbt_project
-    translator = translator or ExecutionClassTranslator()
     if partition is None and context.has_partition_key:
         partition = context.partition_key
+    if not shared_run and DATABASE_TAG not in context.run.tags:
+        _add_run_tags(context, {DATABASE_TAG: simulation})
+    with hold_pool(context, database_pool(simulation)):
+        explicit = configured_options(context) if reuse_stored_inputs else None
+        if explicit is not None:
+            config = (
+                reuse_stored(database_path, explicit, lock_wait_seconds, context.log.info) or config
+            )
+        yield from _simulate(
+            context, config, database_path, simulation,
+            translator or ExecutionClassTranslator(), partition, shared_run, lock_wait_seconds,
+        )  # fmt: skip
+
+
+def _simulate(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
+    config: SimulationConfig,
+    database_path: Path,
+    simulation: str,
+    translator: DagsterDbtTranslator,
+    partition: str | None,
+    shared_run: bool,
+    lock_wait_seconds: float,
+) -> Iterator[dg.Output | dg.AssetMaterialization]:
+    project = workforce_dbt_project
     manifest = json.loads(project.manifest_path.read_text())
     if config.census_file and not Path(config.census_file).is_file():
         raise dg.Failure(f"census_file {config.census_file!r} does not exist")
@@ -112,12 +132,19 @@ def run_simulation(
     dbt_vars = config.dbt_vars()
     if config.census_file:
         dbt_vars["census_file"] = str(Path(config.census_file).resolve())
-    select = (
+    subset = context.has_assets_def and context.is_subset
+    selected = (
         subset_selection(manifest, context.selected_asset_keys, translator.get_asset_key)
-        if context.has_assets_def and context.is_subset
+        if subset
         else []
     )
-    exclude = conditional_exclusions(manifest, dbt_vars, load_project_vars(project.project_dir))
+    project_vars = load_project_vars(project.project_dir)
+    exclude = conditional_exclusions(manifest, dbt_vars, project_vars)
+    inputs = SimulationInputs.of(config, project_vars, project.project_dir)
+    plan = prepare_database(
+        database_path, config, inputs, config.on_input_change, subset, lock_wait_seconds,
+        context.log.info,
+    )  # fmt: skip
     run_tags = {
         f"{TAG_PREFIX}dbt_threads": str(threads),
         f"{TAG_PREFIX}dbt_threads_source": threads_source,
@@ -129,11 +156,11 @@ def run_simulation(
         run_tags = {f"{key}/{simulation}": value for key, value in run_tags.items()}
     _add_run_tags(context, run_tags)
     context.log.info(
-        f"Simulating {simulation} {config.years[0]}-{config.end_year}, {config.n_employees} "
+        f"Simulating {simulation} {plan.years[0]}-{plan.years[-1]}, {config.n_employees} "
         f"employees, dbt threads {threads} ({threads_source}), database {database_path}"
         + (f"; conditional models switched off: {', '.join(exclude)}" if exclude else "")
+        + (f"; subset {', '.join(selected)} with the models they need" if subset else "")
     )
-    database_path.parent.mkdir(parents=True, exist_ok=True)
     request = WorkerRequest(
         project_dir=project.project_dir,
         profiles_dir=project.profiles_dir,
@@ -141,12 +168,14 @@ def run_simulation(
         database_path=database_path,
         target_path=database_path.parent / "dbt_target",
         log_path=database_path.parent / "dbt_logs",
-        years=config.years,
+        years=plan.years,
         threads=threads,
         vars=dbt_vars,
-        select=select,
+        select=with_upstream(selected),
         exclude=exclude,
         summary_queries=SUMMARY_QUERIES,
+        year_started_sql=[UNMARK_YEAR_SQL],
+        year_completed_sql=[RECORD_COMPLETED_YEAR_SQL],
         lock_wait_seconds=lock_wait_seconds,
         publish={
             "results_dir": str(results_dir(database_path)),
@@ -154,7 +183,10 @@ def run_simulation(
             "writer": {"run_id": context.run.run_id},
         },
     )
-    stream = _SimulationStream(context, manifest, translator, config.years, partition)
+    stream = _SimulationStream(
+        context, manifest, translator, plan.years, partition,
+        emit_only=set(selected) if subset else None, kept_rows=plan.kept_rows,
+    )  # fmt: skip
     step_key = context.get_step_execution_context().step.key
 
     def on_start(proc: subprocess.Popen[str]) -> None:
@@ -162,19 +194,20 @@ def run_simulation(
         # The dbt worker holds the database too: the pool is not free until it is gone.
         record_holder(context.instance, context.run.run_id, step_key, [proc.pid])
 
-    with hold_pool(context, database_pool(simulation)):
-        _require_previous_year(config, database_path)
-        try:
-            yield from stream.events(WorkerProcess(request, on_start=on_start))
-        except DbtWorkerError as error:
-            stderr_tail = dg.MetadataValue.text(error.stderr_tail[-4000:])
-            raise dg.Failure(
-                description=str(error), metadata={"worker stderr (tail)": stderr_tail}
-            ) from None
-    fingerprint = simulation_fingerprint({r.year: r.fingerprint_rows for r in stream.results})
+    try:
+        yield from stream.events(WorkerProcess(request, on_start=on_start))
+    except DbtWorkerError as error:
+        remove_interrupted_years(database_path, context.log.info)
+        stderr_tail = dg.MetadataValue.text(error.stderr_tail[-4000:])
+        raise dg.Failure(
+            description=str(error), metadata={"worker stderr (tail)": stderr_tail}
+        ) from None
+    fingerprint, stored = database_fingerprint(database_path)
     fingerprint_tag = f"{TAG_PREFIX}fingerprint" + (f"/{simulation}" if shared_run else "")
     _add_run_tags(context, {fingerprint_tag: fingerprint})
-    context.log.info(f"Simulation fingerprint {fingerprint}")
+    context.log.info(
+        f"Simulation fingerprint {fingerprint} (every stored year: {stored[0]}-{stored[-1]})"
+    )
 
 
 class _SimulationStream:
@@ -192,8 +225,12 @@ class _SimulationStream:
         translator: DagsterDbtTranslator,
         years: list[int],
         partition: str | None = None,
+        emit_only: set[str] | None = None,
+        kept_rows: Mapping[int, list[dict[str, Any]]] | None = None,
     ) -> None:
         self.context = context
+        self.emit_only = emit_only
+        self.kept_rows = dict(kept_rows or {})
         self.manifest = manifest
         self.translator = translator
         self.years = years
@@ -225,7 +262,7 @@ class _SimulationStream:
             elif kind == "log":
                 emit = log.warning if message["level"] in ("warn", "error") else log.debug
                 emit(f"[{message['year']}] {message['msg']}")
-            elif kind == "dbt_event":
+            elif kind == "dbt_event" and self._emits(message["event"]):
                 self._pending.append(message["event"])
             elif kind == "year_summary":
                 yield from self._year_events(YearResults.from_message(message))
@@ -234,14 +271,20 @@ class _SimulationStream:
                 status = "done" if message["success"] else "FAILED"
                 log.info(f"Year {message['year']} {status} in {message['seconds']} s: {counts}")
 
+    def _emits(self, raw: Mapping[str, Any]) -> bool:
+        """In a subset, the models the selection needs run too, but only the selected report."""
+        node = raw.get("data", {}).get("node_info", {}).get("node_name")
+        return self.emit_only is None or node in self.emit_only
+
     def _year_events(self, year: YearResults) -> Iterator[dg.Output | dg.AssetMaterialization]:
         self.results.append(year)
         final = year.year == self.years[-1]
         metadata: dict[str, Any] = year.metadata()
         if final:
             metadata["years"] = years_table(self.results)
+            # Every stored year: the ones this run computed and the ones it kept.
             metadata["orch/fingerprint"] = simulation_fingerprint(
-                {r.year: r.fingerprint_rows for r in self.results}
+                {**self.kept_rows, **{r.year: r.fingerprint_rows for r in self.results}}
             )
         extra = {key: metadata for key in self._result_keys}
         for raw in self._pending:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orch_assets.config import SimulationConfig, parse_threads, resolve_threads
-from orch_assets.dbt.selection import conditional_exclusions, subset_selection
+from orch_assets.dbt.selection import conditional_exclusions, subset_selection, with_upstream
 
 
 def _model(name: str, cls: str, **meta: str) -> dict:
@@ -89,3 +89,9 @@ def test_dbt_vars_leave_unset_scenario_parameters_to_the_dbt_project() -> None:
 
     assert dbt_vars["merit_pct"] == 0.04
     assert "growth_rate" not in dbt_vars and "enable_cola" not in dbt_vars
+
+
+def test_a_subset_selects_each_model_with_everything_upstream_of_it() -> None:
+    assert with_upstream(["fct_workforce_snapshot", "stg_census"]) == [
+        "+fct_workforce_snapshot", "+stg_census"
+    ]  # fmt: skip

@@ -59,7 +59,7 @@ def _launch_at_once_and_run_the_daemon(
         assert process.returncode == 0, output
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        assert type(instance.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert isinstance(instance.run_coordinator, dg.QueuedRunCoordinator)
         queued = instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED]))
         assert len(queued) == len(launches)
         daemon = subprocess.Popen(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +68,17 @@ def table_fingerprint(db_path: Path, table: str = "fct_workforce_snapshot") -> l
         db_path,
         f"select simulation_year, count(*), sum(hash(t)) from {table} t group by all order by 1",
     )
+
+
+
+def materialize_with_empty_config(
+    env: dict[str, str], *assets: str
+) -> subprocess.CompletedProcess[str]:
+    """As the UI's Materialize button: the implicit asset job, selected assets, no run config
+    (the database's directory comes from ``ORCH_DATA_DIR`` in ``env``)."""
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("dagster")), "asset", "materialize",
+         "-m", "orch_assets.definitions", "--select", ",".join(assets)],
+        env=env, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
+        timeout=600, check=False,
+    )  # fmt: skip
