@@ -18,11 +18,13 @@ internals:
 """
 
 import asyncio
+from collections import ChainMap
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from dagster._core.definitions.dependency import NodeHandle
 from dagster._core.definitions.reconstruct import ReconstructableJob
+from dagster._core.definitions.scoped_resources_builder import ScopedResourcesBuilder
 from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.events import DagsterEvent, EngineEventData
 from dagster._core.execution.api import (
@@ -66,7 +68,6 @@ from dagster._core.execution.step_dependency_config import (
 from dagster._core.execution.tags import get_tag_concurrency_limits_config
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.tags import PRIORITY_TAG
-from dagster._core.definitions.scoped_resources_builder import ScopedResourcesBuilder
 from dagster._utils import EventGenerationManager, get_run_crash_explanation
 from dagster._utils.error import SerializableErrorInfo, serializable_error_info_from_exc_info
 from dagster._utils.interrupts import capture_interrupts
@@ -76,9 +77,9 @@ __all__ = [
     "DagsterEvent",
     "DagsterExecutionInterruptedError",
     "EngineEventData",
+    "EventGenerationManager",
     "ExecuteRunWithPlanIterable",
     "ExecutionPlan",
-    "EventGenerationManager",
     "ExecutionStep",
     "GatedActiveExecution",
     "IStepContext",
@@ -163,13 +164,15 @@ def give_step_own_event_loop(step_context: StepExecutionContext) -> asyncio.Abst
 
 
 def single_step_plan(plan: ExecutionPlan, step: ExecutionStep) -> ExecutionPlan:
-    """The run's plan with ``step`` as its only step to execute (as in a step worker process).
+    """The run's plan with ``step`` as its only step (as in a step worker process's plan).
 
-    ``_replace`` keeps every other field, and adds the step when it was resolved from a dynamic
-    output after the plan was built.
+    Upstream steps stay reachable by key (IO manager keys of inputs are looked up there); nothing
+    is copied, so this costs the same for any plan size. ``_replace`` skips the constructor's
+    checks, which would reject the lookup view. A step resolved from a dynamic output after the
+    plan was built is found too.
     """
     return plan._replace(
-        step_dict={**plan.step_dict, step.handle: step},
-        step_dict_by_key={**plan.step_dict_by_key, step.key: step},
+        step_dict={step.handle: step},
+        step_dict_by_key=ChainMap({step.key: step}, plan.step_dict_by_key),
         step_handles_to_execute=[step.handle],
     )

@@ -172,7 +172,7 @@ class ProcessLauncher:
                 self._plan_context.for_step(step),
                 f'Launching step "{step.key}" in a {how}.',
                 metadata={"pid": str(worker.process.pid)},
-            )
+            ),
         ]
 
     def _take_fork_notice(self) -> list[DagsterEvent]:

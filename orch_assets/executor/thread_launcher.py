@@ -131,9 +131,7 @@ class _StepWorker:
         self._in_step = False
         self._stop: type[BaseException] | None = None
         self._interrupted = False
-        self.thread = threading.Thread(
-            target=self._main, name=f"orch-step-{step.key}", daemon=True
-        )
+        self.thread = threading.Thread(target=self._main, name=f"orch-step-{step.key}", daemon=True)
 
     def _post(self, kind: Kind, **fields: object) -> None:
         self._inbox.put(WorkerMessage(self.token, self.step.key, kind, **fields))  # type: ignore[arg-type]

@@ -14,6 +14,7 @@ from dagster import (
     InitResourceContext,
     OpExecutionContext,
     RetryPolicy,
+    in_process_executor,
     job,
     op,
     resource,
@@ -123,4 +124,10 @@ def adds_one(value: int) -> int:
 
 @job(executor_def=adaptive_executor)
 def small_job() -> None:
+    adds_one(adds_one(logs_everywhere()))
+
+
+@job(executor_def=in_process_executor)
+def stock_small_job() -> None:
+    """The same job on Dagster's in-process executor: what Dagster itself changes on first use."""
     adds_one(adds_one(logs_everywhere()))

@@ -2,10 +2,12 @@
 
 import json
 import multiprocessing
+import multiprocessing.forkserver
 from pathlib import Path
 
 from dagster import DagsterInstance, instance_for_test
 
+from orch_assets.executor import forkserver
 from tests.test_executor import parity_jobs
 from tests.test_executor.support import engine_messages, run
 
@@ -45,3 +47,9 @@ def test_a_process_forked_after_a_process_mode_run_starts_its_own_forkserver_and
     after = run(executor_instance, parity_jobs.small_job, PROCESS_MODE)
     assert after.success
     assert not [m for m in engine_messages(executor_instance, after.run_id) if "forked" in m]
+
+
+def test_this_python_keeps_the_forkserver_handle_in_the_fields_process_mode_resets() -> None:
+    """Otherwise a forked process falls back to spawn (slower, but still correct)."""
+    server = multiprocessing.forkserver._forkserver  # type: ignore[attr-defined]  # noqa: SLF001
+    assert all(hasattr(server, name) for name in forkserver._HANDLE_FIELDS)  # noqa: SLF001
