@@ -65,7 +65,9 @@ def test_thread_mode_builds_a_resource_once_per_run_and_tears_it_down_once_at_th
 def test_process_mode_builds_resources_in_every_step_like_the_multiprocess_executor(
     executor_instance: DagsterInstance, work_dir: Path
 ) -> None:
-    result = run(executor_instance, parity_jobs.shared_resource_job, {"mode": "process"})
+    result = run(
+        executor_instance, parity_jobs.shared_resource_job, {"mode": "process", "max_concurrent": 1}
+    )
 
     assert result.success
     assert (count("inits"), count("teardowns")) == (4, 4)
