@@ -4,6 +4,8 @@ The run's ``PlanExecutionContext`` (resources, log manager, IO managers) is buil
 shared, so ``logging.config.dictConfig`` never runs while another thread logs (the deadlock in
 FINDINGS.md). Per step:
 
+* the step's thread first builds the run resources it needs that no earlier step built
+  (``run_resources``), so a failed initialisation is this step's failure, retried by its policy;
 * the step context gets its own asyncio loop (one loop cannot serve two threads);
 * its Dagster log handler only accepts records from its own thread (or from any thread while it
   is the only step running), because Dagster attaches every running step's handler to the
