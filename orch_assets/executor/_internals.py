@@ -12,15 +12,19 @@ internals:
   wait, so that a blocked class never stops other ready steps, while tag concurrency limits and
   instance pools stay exactly as :class:`ActiveExecution` applies them;
 * :func:`give_step_own_event_loop` replaces the run-wide asyncio loop of a step context, because
-  one loop cannot run two steps in two threads at once.
+  one loop cannot run two steps in two threads at once;
+* :func:`single_step_plan` gives a view of the run's plan in which one step is the only step to
+  execute, so that Dagster attributes resource-initialisation events to that step.
 """
 
 import asyncio
+from collections import ChainMap
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from dagster._core.definitions.dependency import NodeHandle
 from dagster._core.definitions.reconstruct import ReconstructableJob
+from dagster._core.definitions.scoped_resources_builder import ScopedResourcesBuilder
 from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.events import DagsterEvent, EngineEventData
 from dagster._core.execution.api import (
@@ -51,6 +55,11 @@ from dagster._core.execution.plan.objects import StepFailureData
 from dagster._core.execution.plan.plan import ExecutionPlan
 from dagster._core.execution.plan.state import KnownExecutionState
 from dagster._core.execution.plan.step import ExecutionStep
+from dagster._core.execution.resources_init import (
+    get_required_resource_keys_to_init,
+    get_transitive_required_resource_keys,
+    resource_initialization_manager,
+)
 from dagster._core.execution.retries import RetryMode, get_retries_config
 from dagster._core.execution.step_dependency_config import (
     StepDependencyConfig,
@@ -59,7 +68,7 @@ from dagster._core.execution.step_dependency_config import (
 from dagster._core.execution.tags import get_tag_concurrency_limits_config
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.tags import PRIORITY_TAG
-from dagster._utils import get_run_crash_explanation
+from dagster._utils import EventGenerationManager, get_run_crash_explanation
 from dagster._utils.error import SerializableErrorInfo, serializable_error_info_from_exc_info
 from dagster._utils.interrupts import capture_interrupts
 
@@ -68,6 +77,7 @@ __all__ = [
     "DagsterEvent",
     "DagsterExecutionInterruptedError",
     "EngineEventData",
+    "EventGenerationManager",
     "ExecuteRunWithPlanIterable",
     "ExecutionPlan",
     "ExecutionStep",
@@ -82,6 +92,7 @@ __all__ = [
     "PlanOrchestrationContext",
     "ReconstructableJob",
     "RetryMode",
+    "ScopedResourcesBuilder",
     "SerializableErrorInfo",
     "StepDependencyConfig",
     "StepExecutionContext",
@@ -92,13 +103,17 @@ __all__ = [
     "create_execution_plan",
     "dagster_event_sequence_for_step",
     "execute_plan_iterator",
+    "get_required_resource_keys_to_init",
     "get_retries_config",
     "get_run_crash_explanation",
     "get_step_dependency_config_field",
     "get_tag_concurrency_limits_config",
+    "get_transitive_required_resource_keys",
     "give_step_own_event_loop",
     "priority_sort_key",
+    "resource_initialization_manager",
     "serializable_error_info_from_exc_info",
+    "single_step_plan",
     "trigger_hooks",
 ]
 
@@ -146,3 +161,18 @@ def give_step_own_event_loop(step_context: StepExecutionContext) -> asyncio.Abst
     loop = asyncio.new_event_loop()
     step_context._event_loop = loop  # noqa: SLF001
     return loop
+
+
+def single_step_plan(plan: ExecutionPlan, step: ExecutionStep) -> ExecutionPlan:
+    """The run's plan with ``step`` as its only step (as in a step worker process's plan).
+
+    Upstream steps stay reachable by key (IO manager keys of inputs are looked up there); nothing
+    is copied, so this costs the same for any plan size. ``_replace`` skips the constructor's
+    checks, which would reject the lookup view. A step resolved from a dynamic output after the
+    plan was built is found too.
+    """
+    return plan._replace(
+        step_dict={step.handle: step},
+        step_dict_by_key=ChainMap({step.key: step}, plan.step_dict_by_key),
+        step_handles_to_execute=[step.handle],
+    )

@@ -24,6 +24,7 @@ from orch_assets.executor.config import AdaptiveSettings
 from orch_assets.executor.monitor import CapacityMonitor
 from orch_assets.executor.ownership import current_scope
 from orch_assets.executor.process_launcher import ProcessLauncher
+from orch_assets.executor.run_resources import RunResources
 from orch_assets.executor.scheduler import Context, Scheduler
 from orch_assets.executor.stdio import step_prefixed_stdio
 from orch_assets.executor.steps import StepTraits
@@ -125,7 +126,13 @@ class AdaptiveExecutor(Executor):
         monitor: CapacityMonitor,
         traits: StepTraits,
     ) -> Iterator[DagsterEvent]:
-        """Build the run's execution context once (resources, loggers), then schedule threads."""
+        """Build the run's execution context once (loggers), then schedule threads.
+
+        Resources are shared by the run's steps but built by the first step that needs them
+        (``run_resources``), so that a failed initialisation is a step failure a retry policy
+        can retry, as with the multiprocess executor.
+        """
+        resources = RunResources(plan_context.job.get_definition())
 
         def iterator(
             execution_plan: ExecutionPlan, job_context: PlanExecutionContext
@@ -140,7 +147,9 @@ class AdaptiveExecutor(Executor):
                     self._settings,
                     monitor,
                     traits,
-                    lambda running_count: ThreadLauncher(job_context, streams, running_count),
+                    lambda running_count: ThreadLauncher(
+                        job_context, execution_plan, resources, streams, running_count
+                    ),
                 ).run()
 
         yield from ExecuteRunWithPlanIterable(
@@ -156,6 +165,7 @@ class AdaptiveExecutor(Executor):
                 raise_on_error=plan_context.raise_on_error,
                 output_capture=plan_context.output_capture,
                 step_dependency_config=self.step_dependency_config,
+                scoped_resources_builder_cm=resources.manager,
             ),
         )
 

@@ -8,26 +8,26 @@ message for the step it was running. Stopping a step kills its worker (SIGKILL) 
 the worker's descendants (a dbt subprocess, say); the worker is not reused.
 """
 
-import multiprocessing
 import os
 import queue
 import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from multiprocessing.context import ForkServerContext, SpawnContext
+from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
-from typing import cast
 
 import psutil
 
 from orch_assets.executor._internals import (
     DagsterEvent,
+    EngineEventData,
     ExecutionPlan,
     ExecutionStep,
     KnownExecutionState,
     PlanOrchestrationContext,
 )
 from orch_assets.executor.config import AdaptiveSettings
+from orch_assets.executor.forkserver import worker_context
 from orch_assets.executor.messages import Kind, StopKind, WorkerMessage, drain
 from orch_assets.executor.ownership import terminate_in_background
 from orch_assets.executor.process_worker import StepCommand, worker_main
@@ -59,11 +59,9 @@ class ProcessLauncher:
         self._plan = execution_plan
         self._job = plan_context.reconstructable_job
         self._instance_ref = plan_context.instance.get_ref()
-        self._mp = cast(
-            "ForkServerContext | SpawnContext", multiprocessing.get_context(settings.start_method)
-        )
-        if settings.start_method == "forkserver":
-            cast("ForkServerContext", self._mp).set_forkserver_preload(self._preload_modules())
+        self._mp, self._fork_notice = worker_context(settings.start_method)
+        if isinstance(self._mp, ForkServerContext):
+            self._mp.set_forkserver_preload(self._preload_modules())
         self._retry_mode = settings.retries.for_inner_plan()
         self._inbox: queue.Queue[WorkerMessage] = queue.Queue()
         self._lock = threading.Condition()
@@ -167,13 +165,22 @@ class ProcessLauncher:
         how = (
             f"reused worker process (pid {worker.process.pid})" if reused else "new worker process"
         )
+        notices = self._take_fork_notice()
         return [
+            *notices,
             DagsterEvent.step_worker_starting(
                 self._plan_context.for_step(step),
                 f'Launching step "{step.key}" in a {how}.',
                 metadata={"pid": str(worker.process.pid)},
-            )
+            ),
         ]
+
+    def _take_fork_notice(self) -> list[DagsterEvent]:
+        """The engine event about an inherited forkserver, once, with the run's first launch."""
+        notice, self._fork_notice = self._fork_notice, None
+        if notice is None:
+            return []
+        return [DagsterEvent.engine_event(self._plan_context, notice, EngineEventData())]
 
     def _send(self, worker: _Worker, command: StepCommand) -> bool:
         """Hand a step to a worker; False if the worker was found dead and the launch withdrawn.

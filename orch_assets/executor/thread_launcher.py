@@ -4,6 +4,8 @@ The run's ``PlanExecutionContext`` (resources, log manager, IO managers) is buil
 shared, so ``logging.config.dictConfig`` never runs while another thread logs (the deadlock in
 FINDINGS.md). Per step:
 
+* the step's thread first builds the run resources it needs that no earlier step built
+  (``run_resources``), so a failed initialisation is this step's failure, retried by its policy;
 * the step context gets its own asyncio loop (one loop cannot serve two threads);
 * its Dagster log handler only accepts records from its own thread (or from any thread while it
   is the only step running), because Dagster attaches every running step's handler to the
@@ -25,11 +27,12 @@ import logging
 import queue
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from orch_assets.executor._internals import (
     DagsterEvent,
     DagsterExecutionInterruptedError,
+    ExecutionPlan,
     ExecutionStep,
     KnownExecutionState,
     PlanExecutionContext,
@@ -49,6 +52,7 @@ from orch_assets.executor.ownership import (
     terminate_in_background,
     unbind_current_thread,
 )
+from orch_assets.executor.run_resources import RunResources
 from orch_assets.executor.stdio import StepPrefixedStream
 
 _STOP_ERRORS: dict[StopKind, type[BaseException]] = {
@@ -101,54 +105,73 @@ def _both(
 
 
 class _StepWorker:
-    """One launch of one step in one thread."""
+    """One launch of one step in one thread.
+
+    The thread first builds the resources the step needs and the run does not have yet (see
+    ``run_resources``), then makes the step's context and runs it; a failed resource
+    initialisation ends the launch there, and the scheduler turns it into a retry or a failure.
+    """
 
     def __init__(
         self,
         token: int,
-        context: StepExecutionContext,
+        step: ExecutionStep,
+        run_id: str,
         inbox: "queue.Queue[WorkerMessage]",
         streams: Sequence[StepPrefixedStream],
+        prepare: Callable[[], Iterator[DagsterEvent]],
+        open_context: Callable[["_StepWorker"], StepExecutionContext],
     ) -> None:
         self.token = token
-        self.context = context
-        self.scope = StepScope(run_id=context.run_id, step_key=context.step.key)
+        self.step = step
+        self.scope = StepScope(run_id=run_id, step_key=step.key)
         self._inbox = inbox
         self._streams = streams
+        self._prepare = prepare
+        self._open_context = open_context
         self._lock = threading.Lock()
         self._in_step = False
         self._stop: type[BaseException] | None = None
         self._interrupted = False
-        self.thread = threading.Thread(
-            target=self._main, name=f"orch-step-{context.step.key}", daemon=True
-        )
+        self.thread = threading.Thread(target=self._main, name=f"orch-step-{step.key}", daemon=True)
 
     def _post(self, kind: Kind, **fields: object) -> None:
-        self._inbox.put(WorkerMessage(self.token, self.context.step.key, kind, **fields))  # type: ignore[arg-type]
+        self._inbox.put(WorkerMessage(self.token, self.step.key, kind, **fields))  # type: ignore[arg-type]
 
     def _main(self) -> None:
         bind_current_thread(self.scope)
-        loop = give_step_own_event_loop(self.context)
+        loop = None
         try:
-            self._run_step()
+            if self._resources_ready():
+                context = self._open_context(self)
+                loop = give_step_own_event_loop(context)
+                self._run_step(context)
         except BaseException:
             self._post(Kind.ERROR, error=serializable_error_info_from_exc_info(sys.exc_info()))
         finally:
             for stream in self._streams:
                 stream.finish_thread()
-            loop.close()
+            if loop is not None:
+                loop.close()
             unbind_current_thread()
             self._post(Kind.DONE)
 
-    def _run_step(self) -> None:
+    def _resources_ready(self) -> bool:
+        ready = True
+        for event in self._prepare():
+            ready = ready and not event.is_resource_init_failure
+            self._post(Kind.EVENT, event=event)
+        return ready
+
+    def _run_step(self, context: StepExecutionContext) -> None:
         events: list[DagsterEvent] = []
         with self._lock:
             self._in_step = True
         try:
-            for event in dagster_event_sequence_for_step(self.context):
+            for event in dagster_event_sequence_for_step(context):
                 events.append(event)
                 self._post(Kind.EVENT, event=event)
-            for event in trigger_hooks(self.context, events):
+            for event in trigger_hooks(context, events):
                 self._post(Kind.EVENT, event=event)
         finally:
             with self._lock:
@@ -181,11 +204,15 @@ class ThreadLauncher:
     def __init__(
         self,
         job_context: PlanExecutionContext,
+        plan: ExecutionPlan,
+        resources: RunResources,
         streams: Sequence[StepPrefixedStream],
         running_count: Callable[[], int],
     ) -> None:
         install_audit_hook()
         self._job_context = job_context
+        self._plan = plan
+        self._resources = resources
         self._streams = streams
         self._running_count = running_count
         self._inbox: queue.Queue[WorkerMessage] = queue.Queue()
@@ -194,9 +221,20 @@ class ThreadLauncher:
     def launch(
         self, step: ExecutionStep, token: int, known_state: KnownExecutionState, live_cap: int
     ) -> Sequence[DagsterEvent]:
-        context = self._job_context.for_step(step, known_state)
-        worker = _StepWorker(token, context, self._inbox, self._streams)
-        self._route_logs(context, worker.scope)
+        def open_context(worker: _StepWorker) -> StepExecutionContext:
+            context = self._job_context.for_step(step, known_state)
+            self._route_logs(context, worker.scope)
+            return context
+
+        worker = _StepWorker(
+            token,
+            step,
+            self._job_context.run_id,
+            self._inbox,
+            self._streams,
+            lambda: self._resources.prepare(self._plan, step),
+            open_context,
+        )
         self._workers[token] = worker
         worker.thread.start()
         return []

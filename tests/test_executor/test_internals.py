@@ -73,6 +73,29 @@ def test_the_pinned_dagster_minor_version_is_the_one_these_internals_were_writte
             ],
         ),
         (_internals.create_context_free_log_manager, ["instance", "dagster_run"]),
+        (
+            _internals.resource_initialization_manager,
+            [
+                "resource_defs",
+                "resource_configs",
+                "log_manager",
+                "execution_plan",
+                "dagster_run",
+                "resource_keys_to_init",
+                "instance",
+                "emit_persistent_events",
+                "event_loop",
+            ],
+        ),
+        (_internals.get_required_resource_keys_to_init, ["execution_plan", "job_def"]),
+        (
+            _internals.get_transitive_required_resource_keys,
+            ["required_resource_keys", "resource_defs"],
+        ),
+        (
+            _internals.EventGenerationManager.__init__,
+            ["self", "generator", "object_cls", "require_object"],
+        ),
         (_internals.PlanExecutionContext.for_step, ["self", "step", "known_state"]),
     ],
     ids=lambda value: getattr(value, "__qualname__", None) or "",
@@ -103,3 +126,19 @@ def test_dagster_log_handlers_still_ignore_added_filters() -> None:
 
     assert "filter" in DagsterLogHandler.__dict__
     assert "super().filter" not in inspect.getsource(DagsterLogHandler.filter)
+
+
+def test_execution_plans_keep_the_fields_single_step_plan_replaces() -> None:
+    fields = _internals.ExecutionPlan._fields
+    assert {"step_dict", "step_dict_by_key", "step_handles_to_execute"} <= set(fields)
+    source = inspect.getsource(_internals.ExecutionPlan.step_handle_for_single_step_plans)
+    assert "len(self.step_handles_to_execute) == 1" in source
+
+
+def test_run_contexts_take_resources_from_the_builder_hook_thread_mode_passes() -> None:
+    from dagster._core.execution import context_creation_job
+
+    source = inspect.getsource(context_creation_job.execution_context_event_generator)
+    assert "resource_defs=resource_defs" in source
+    assert "resource_keys_to_init=" in source
+    assert "event_loop=event_loop" in source
