@@ -9,10 +9,18 @@
     and only to choose between fixed SQL texts.
 -#}
 
-{#- A number (not a bool, a string, NaN or infinity); returns it unchanged. -#}
+{#-
+    A number (not a bool, NaN or infinity), or a string that is a plain decimal number: dbt reads
+    --vars as YAML, which takes 1e-05 (how Python writes 0.00001) for a string. Returns it as is.
+-#}
 {% macro sql_number(value, name) -%}
-    {%- if value is boolean or value is not number or value != value
-        or (value | string) in ['inf', '-inf'] -%}
+    {%- if value is string -%}
+        {%- set ok = modules.re.fullmatch('-?[0-9]+([.][0-9]+)?([eE][-+]?[0-9]+)?', value) -%}
+    {%- else -%}
+        {%- set ok = value is number and value is not boolean and value == value
+            and (value | string) not in ['inf', '-inf'] -%}
+    {%- endif -%}
+    {%- if not ok -%}
         {{ exceptions.raise_compiler_error(
             "var " ~ name ~ " must be a number, got " ~ tojson(value)) }}
     {%- endif -%}

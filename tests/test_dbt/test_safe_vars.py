@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,9 @@ def dbt_outcomes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     secret.write_text(SECRET)
     # Tests only when all their parents are built: the marts are not.
     build = ["build", "--indirect-selection", "cautious", "--select"]
-    small = ["--vars", json.dumps({"n_employees": 100})]
+    # json.dumps writes 0.00001 as 1e-05, which dbt's YAML reading of --vars takes for a string.
+    rates = {"0-1": 0.2, "1-3": 0.14, "3-5": 0.1, "5-10": 0.07, "10+": 0.00001}
+    small = ["--vars", json.dumps({"n_employees": 100, "termination_rates": rates})]
     invocations: dict[str, list[str]] = {"valid": [*build, *(f"+{m}" for m in STAGING), *small]}
     for name, (dbt_vars, _) in _attacks(secret).items():
         invocations[name] = [*build, *STAGING, "--vars", json.dumps(dbt_vars)]
@@ -142,9 +145,10 @@ def test_no_injected_var_writes_the_file_into_the_database(
     assert values, "the valid build wrote the staging models"
     assert not [v for v in values if SECRET in v]
     bands = duckdb.connect(str(database), read_only=True).execute(
-        "select tenure_band from stg_termination_rates order by min_tenure_years"
+        "select tenure_band, termination_rate from stg_termination_rates order by min_tenure_years"
     ).fetchall()
-    assert [b for (b,) in bands] == ["0-1", "1-3", "3-5", "5-10", "10+"], "valid views stay"
+    assert [b for b, _ in bands] == ["0-1", "1-3", "3-5", "5-10", "10+"], "valid views stay"
+    assert bands[-1][1] == Decimal("0.000010"), "a number written 1e-05 is still a number"
 
 
 def test_a_census_path_with_quotes_and_a_comment_is_read_as_that_file(
