@@ -78,10 +78,10 @@ def dbt_outcomes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     build = ["build", "--indirect-selection", "cautious", "--select"]
     # json.dumps writes 0.00001 as 1e-05, which dbt's YAML reading of --vars takes for a string.
     rates = {"0-1": 0.2, "1-3": 0.14, "3-5": 0.1, "5-10": 0.07, "10+": 0.00001}
-    small = ["--vars", json.dumps({"n_employees": 100, "termination_rates": rates})]
-    invocations: dict[str, list[str]] = {"valid": [*build, *(f"+{m}" for m in STAGING), *small]}
+    valid = {"n_employees": 100, "termination_rates": rates}
+    invocations = {"valid": [*build, *(f"+{m}" for m in STAGING), "--vars", json.dumps(valid)]}
     for name, (dbt_vars, _) in _attacks(secret).items():
-        invocations[name] = [*build, *STAGING, "--vars", json.dumps(dbt_vars)]
+        invocations[name] = [*build, *STAGING, "--vars", json.dumps({**valid, **dbt_vars})]
     future = _census(work / "future.csv", hire_date="2026-02-01")
     invocations["future-hire"] = [*build, "stg_census", "--vars", json.dumps({"census_file": str(future)})]
     # Last: stg_census then reads this file.
