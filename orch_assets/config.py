@@ -17,7 +17,13 @@ from typing import Any
 
 import click
 import dagster as dg
-from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from orch_assets.parameters import (
     RATE_OPTIONS,

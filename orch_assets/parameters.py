@@ -79,7 +79,10 @@ def check_rates(option: str, rates: Mapping[Any, Any]) -> dict[str, float]:
                 f"{option} has the key {shown(key)}; allowed keys: {', '.join(allowed)}"
             )
         if isinstance(rate, bool) or not isinstance(rate, (int, float)):
-            raise ValueError(f"{option}[{text!r}] must be a number from 0 to 1, got {shown(rate)}")
+            # ValueError, not TypeError: pydantic turns only ValueError into a validation error.
+            raise ValueError(  # noqa: TRY004
+                f"{option}[{text!r}] must be a number from 0 to 1, got {shown(rate)}"
+            )
         if not (0.0 <= rate <= 1.0):  # also false for NaN
             raise ValueError(f"{option}[{text!r}] must be between 0.0 and 1.0, got {rate!r}")
         checked[text] = float(rate) if isinstance(rate, float) else rate

@@ -62,8 +62,7 @@ def test_a_valid_census_passes_and_many_bad_rows_are_counted_after_the_first_thr
 @pytest.mark.parametrize(
     ("content", "message"),
     [("employee_id,hire_date\nE1,2015-01-01\n", r"lacks the columns birth_date, level_id, department, annual_salary"),
-     (",".join(["employee_id", "birth_date", "hire_date", "level_id", "department", "annual_salary"]) + "\n",
-      r"has no rows")],
+     ("employee_id,birth_date,hire_date,level_id,department,annual_salary\n", r"has no rows")],
     ids=["missing-columns", "header-only"],
 )  # fmt: skip
 def test_a_census_without_the_columns_or_rows_is_refused(
@@ -105,7 +104,7 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     directory.mkdir()
     as_root = os.geteuid() == 0
     if as_root:
-        if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(directory)]).returncode:
+        if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(directory)], check=False).returncode:
             pytest.skip("running as root without chattr +i: cannot make a read-only directory")
     else:
         directory.chmod(0o555)
@@ -142,9 +141,11 @@ def test_a_run_on_an_instance_without_pool_limits_warns_that_its_database_is_not
 
     assert "continues from the 2025 snapshot" in _step_failure(result)
     assert _pool_warnings(instance, result.run_id) == [
-        "database not guarded: pool duckdb/baseline has no limit on this instance, so another "
-        "run may write the same database at once (set concurrency.pools.default_limit in "
-        "dagster.yaml, e.g. DAGSTER_HOME=$PWD/dagster_home)"
+        (
+            "database not guarded: pool duckdb/baseline has no limit on this instance, so another "
+            "run may write the same database at once (set concurrency.pools.default_limit in "
+            "dagster.yaml, e.g. DAGSTER_HOME=$PWD/dagster_home)"
+        )
     ]
 
 

@@ -15,6 +15,7 @@ from tests.test_simulation.helpers import (
     table_fingerprint,
 )
 
+
 def _materialized_years(result: dg.JobExecutionResult, asset: str) -> list[int]:
     return sorted(
         event.materialization.metadata["simulation_year"].value
