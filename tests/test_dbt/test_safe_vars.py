@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from decimal import Decimal
@@ -177,3 +178,16 @@ def test_the_census_test_fails_on_a_hire_date_after_the_census_date(
     assert not outcome["success"]
     failed = [n for n in outcome["nodes"] if ": fail: " in n]
     assert len(failed) == 1 and "assert_census_dates_in_order" in failed[0], outcome["nodes"]
+
+
+def test_every_var_reaches_sql_through_the_checked_macros() -> None:
+    """Only macros/safe_vars.sql calls var() for SQL; enable_cola only chooses fixed SQL texts."""
+    direct: dict[str, list[str]] = {}
+    for folder in ("models", "tests", "macros", "seeds", "snapshots", "analyses"):
+        for path in sorted((DBT_PROJECT_DIR / folder).glob("**/*")):
+            if path.suffix not in (".sql", ".yml") or path.name == "safe_vars.sql":
+                continue
+            for name in re.findall(r"\bvar\(\s*['\"](\w+)['\"]", path.read_text()):
+                direct.setdefault(name, []).append(str(path.relative_to(DBT_PROJECT_DIR)))
+
+    assert set(direct) <= {"enable_cola"}, direct
