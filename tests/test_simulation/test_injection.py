@@ -12,11 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import dagster as dg
 import pytest
 import yaml
 
-from orch_assets.config import SimulationConfig
+from orch_assets.config import SimulationConfig, SimulationConfigError
 from orch_assets.scenarios import ScenarioError, load_scenarios
 from tests.test_simulation.helpers import database, run_simulation
 
@@ -153,3 +154,23 @@ def test_a_partial_rates_mapping_keeps_the_project_default_of_every_other_key(
 def test_a_rate_that_is_not_a_number_in_range_is_refused(rates: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SimulationConfig(termination_rates=rates)
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [({"n_employees": "abc"}, r'Invalid scalar at path root:n_employees\. Value "abc"'),
+     ({"termination_rates": {"0-1": "0.2' --"}}, r"root:termination_rates:'0-1':value"),
+     ({"tables": "x; drop table t"}, r'unexpected config entry "tables" at the root')],
+    ids=["text-for-an-integer", "text-for-a-rate", "unknown-option"],
+)  # fmt: skip
+def test_a_value_of_the_wrong_type_is_a_one_line_launch_error_too(
+    launch_instance: dg.DagsterInstance, tmp_path: Path, config: dict, message: str
+) -> None:
+    with pytest.raises(SimulationConfigError) as raised:
+        run_simulation(launch_instance, tmp_path, **config)
+
+    assert isinstance(raised.value, click.ClickException), "the dagster CLI prints one line"
+    assert "\n" not in str(raised.value)
+    assert str(raised.value).startswith("Invalid workforce_simulation config: ")
+    assert raised.match(message)
+    assert launch_instance.get_runs() == []
