@@ -36,6 +36,7 @@ from orch_assets.simulation.inputs import SimulationInputs
 from orch_assets.simulation.liveness import RUN_TAGS_LOCK as _RUN_TAGS_LOCK
 from orch_assets.simulation.liveness import record_holder
 from orch_assets.simulation.pool import hold_pool
+from orch_assets.simulation.preflight import check_before_writing
 from orch_assets.simulation.prepare import (
     configured_options,
     prepare_database,
@@ -43,7 +44,6 @@ from orch_assets.simulation.prepare import (
     reuse_stored,
 )
 from orch_assets.simulation.published import published_tables, results_dir
-from orch_assets.simulation.preflight import check_before_writing
 from orch_assets.simulation.results import (
     SNAPSHOT_MODEL,
     SUMMARY_MODEL,
