@@ -4,17 +4,34 @@ The same pydantic model validates twice: at launch, through the ``workforce_simu
 config mapping (a bad value never creates a run), and at step start for runs launched by
 materializing the assets directly (the UI's Materialize button, ``dagster asset materialize``).
 Scenario parameters default to ``None``: the dbt project's ``vars`` (``dbt_project.yml``) hold the
-defaults, in one place.
+defaults, in one place. Values that reach dbt are typed (numbers, booleans) or checked against the
+project's fixed keys and as paths (:mod:`orch_assets.parameters`); nothing else gets through.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
+import click
 import dagster as dg
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from orch_assets.parameters import (
+    RATE_OPTIONS,
+    allowed_keys,
+    check_census_file,
+    check_rates,
+    complete_rates,
+)
 
 THREADS_MIN, THREADS_MAX = 1, 16
 THREADS_ENV_VAR = "ORCH_THREADS"
@@ -23,8 +40,16 @@ MAX_EMPLOYEES = 10_000_000
 ON_INPUT_CHANGE = ("refuse", "rebuild")
 
 
-class SimulationConfigError(dg.DagsterError, ValueError):
-    """Invalid run options; raised at launch, so no run is created."""
+class SimulationConfigError(dg.DagsterError, ValueError, click.ClickException):
+    """Invalid run options; raised at launch, so no run is created.
+
+    Also a ``click.ClickException``: the ``dagster`` CLI (a click application) lets the error of a
+    config mapping propagate, and click prints such an exception as the one line
+    ``Error: <message>`` with exit code 1, instead of Python's ~70-line traceback.
+    """
+
+    def __init__(self, message: str) -> None:
+        click.ClickException.__init__(self, message)
 
 
 def launch_error(error: Exception, job: str = "workforce_simulation") -> SimulationConfigError:
@@ -112,15 +137,23 @@ class SimulationConfig(dg.Config):
         ),
     )
     census_file: str | None = Field(
-        default=None, description="CSV census to load instead of generating one."
+        default=None,
+        description="CSV census to load instead of generating one: an existing file, no glob "
+        "characters (* ? [ ]).",
     )
     growth_rate: float | None = Field(default=None, description="Target headcount growth per year.")
     termination_rates: dict[str, float] | None = Field(
-        default=None, description="Termination rate by tenure band, e.g. {'0-1': 0.2}."
+        default=None,
+        description="Termination rate (0-1) by tenure band, bands "
+        f"{', '.join(allowed_keys('termination_rates'))}, e.g. {{'0-1': 0.2}}; unnamed bands keep "
+        "their default.",
     )
     new_hire_termination_rate: float | None = Field(default=None, description="0-1.")
     promotion_rates: dict[str, float] | None = Field(
-        default=None, description="Promotion rate by level id, e.g. {'1': 0.15}."
+        default=None,
+        description="Promotion rate (0-1) by level id (seeds/job_levels.csv: "
+        f"{', '.join(allowed_keys('promotion_rates'))}), e.g. {{'1': 0.15}}; unnamed levels keep "
+        "their default.",
     )
     promotion_raise_pct: float | None = Field(default=None, description="0-1.")
     merit_pct: float | None = Field(default=None, description="0-1.")
@@ -145,6 +178,16 @@ class SimulationConfig(dg.Config):
     def _threads_in_range(cls, value: Any) -> int | str | None:
         return None if value is None else parse_threads(value)
 
+    @field_validator(*RATE_OPTIONS, mode="before")
+    @classmethod
+    def _rates_with_known_keys(cls, value: Any, info: ValidationInfo) -> Any:
+        return check_rates(info.field_name, value) if isinstance(value, Mapping) else value
+
+    @field_validator("census_file")
+    @classmethod
+    def _census_file_is_a_file(cls, value: str | None) -> str | None:
+        return check_census_file(value) if value else None
+
     @model_validator(mode="after")
     def _values_in_range(self) -> SimulationConfig:
         _check_range("start_year", self.start_year, 1900, 2200)
@@ -155,9 +198,6 @@ class SimulationConfig(dg.Config):
         _check_range("growth_rate", self.growth_rate, -0.9, 1.0)
         for name in ("new_hire_termination_rate", "promotion_raise_pct", "merit_pct", "cola_pct"):
             _check_range(name, getattr(self, name), 0.0, 1.0)
-        for name in ("termination_rates", "promotion_rates"):
-            for key, rate in (getattr(self, name) or {}).items():
-                _check_range(f"{name}[{key!r}]", rate, 0.0, 1.0)
         return self
 
     @property
@@ -165,7 +205,11 @@ class SimulationConfig(dg.Config):
         return list(range(self.from_year or self.start_year, self.end_year + 1))
 
     def dbt_vars(self) -> dict[str, Any]:
-        """The dbt ``--vars`` of this run: set values only, so dbt_project.yml keeps the defaults."""
+        """The dbt ``--vars`` of this run: set values only, so dbt_project.yml keeps the defaults.
+
+        A rates mapping is completed with the defaults of the keys it leaves out (a dbt var is
+        replaced whole), and the census path is made absolute: the worker runs elsewhere.
+        """
         fixed = {
             "start_year": self.start_year,
             "n_employees": self.n_employees,
@@ -186,6 +230,11 @@ class SimulationConfig(dg.Config):
             )
             if getattr(self, name) is not None
         }
+        for name in RATE_OPTIONS:
+            if name in scenario:
+                scenario[name] = complete_rates(name, scenario[name])
+        if "census_file" in scenario:
+            scenario["census_file"] = str(Path(scenario["census_file"]).expanduser().resolve())
         return {**fixed, **scenario}
 
 

@@ -1,5 +1,6 @@
 """Jobs. ``workforce_simulation`` takes flat run config, validated at launch."""
 
+from collections.abc import Callable
 from typing import Any
 
 import dagster as dg
@@ -18,7 +19,6 @@ from orch_assets.config import (
 )
 from orch_assets.partitions import SCENARIOS
 
-
 PASSTHROUGH_KEYS = ("execution", "resources")
 
 
@@ -32,6 +32,24 @@ def _flat_config_schema(options: type[dg.Config]) -> dict[str, dg.Field]:
         "resources": dg.Field(dg.Permissive(), is_required=False,
                               description="Resource config, e.g. simulation_store.data_dir."),
     }  # fmt: skip
+
+
+def _launch_config(
+    job: str, config_fn: Callable[[dict[str, Any]], dict[str, Any]], options: type[dg.Config]
+) -> dg.ConfigMapping:
+    """The flat config mapping of ``job``. Dagster checks the schema (types, unknown keys) before
+    ``config_fn`` runs; its errors become the same one-line launch error as ``config_fn``'s
+    (printed by the ``dagster`` CLI as ``Error: ...``, without a traceback)."""
+
+    class LaunchConfigMapping(dg.ConfigMapping):
+        def resolve_from_unvalidated_config(self, config: Any) -> Any:
+            try:
+                return super().resolve_from_unvalidated_config(config)
+            except dg.DagsterInvalidConfigError as error:
+                rules = "; ".join(" ".join(e.message.split()) for e in error.errors)
+                raise launch_error(ValueError(rules), job=job) from None
+
+    return LaunchConfigMapping(config_fn=config_fn, config_schema=_flat_config_schema(options))
 
 
 def _simulation_run_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -49,10 +67,7 @@ workforce_simulation = dg.define_asset_job(
     name="workforce_simulation",
     selection=dg.AssetSelection.assets(workforce_models),
     description="The whole multi-year workforce simulation as one run, years strictly in order.",
-    config=dg.ConfigMapping(
-        config_fn=_simulation_run_config,
-        config_schema=_flat_config_schema(SimulationConfig),
-    ),
+    config=_launch_config("workforce_simulation", _simulation_run_config, SimulationConfig),
     tags={"orch/database": "baseline"},
 )
 
@@ -78,10 +93,7 @@ def _all_scenarios_run_config(config: dict[str, Any]) -> dict[str, Any]:
     name="all_scenarios",
     description="Every scenario in one run: scenarios in parallel (one op and one DuckDB file "
     "each), years in order within each.",
-    config=dg.ConfigMapping(
-        config_fn=_all_scenarios_run_config,
-        config_schema=_flat_config_schema(ScenarioRunConfig),
-    ),
+    config=_launch_config("all_scenarios", _all_scenarios_run_config, ScenarioRunConfig),
     tags={"orch/database": ALL_SCENARIOS_DATABASE_TAG},
 )
 def all_scenarios() -> None:

@@ -9,7 +9,7 @@
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where', '') -%}
     {%- if where -%}
-        {%- set where = where | replace('__simulation_year__', var('simulation_year') | string) -%}
+        {%- set where = where | replace('__simulation_year__', integer_var('simulation_year') | string) -%}
         {%- set filtered -%}
             (select * from {{ relation }} where {{ where }}) dbt_subquery
         {%- endset -%}

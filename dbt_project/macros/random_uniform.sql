@@ -8,7 +8,7 @@
     (e.g. 'termination' vs 'termination_date').
 #}
 {% macro random_uniform(key, kind, year=none, seed=none) -%}
-    {%- set year = var('simulation_year') if year is none else year -%}
-    {%- set seed = var('random_seed') if seed is none else seed -%}
+    {%- set year = integer_var('simulation_year') if year is none else year -%}
+    {%- set seed = integer_var('random_seed') if seed is none else seed -%}
     (cast('0x' || substr(md5(concat_ws('|', cast({{ key }} as varchar), cast({{ year }} as varchar), {{ kind }}, cast({{ seed }} as varchar))), 1, 8) as ubigint) / 4294967296.0)
 {%- endmacro %}

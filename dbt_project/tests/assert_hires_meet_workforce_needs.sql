@@ -13,7 +13,7 @@ hires as (
 
     select count(*) as hires
     from {{ ref('fct_yearly_events') }}
-    where simulation_year = {{ var('simulation_year') }}
+    where simulation_year = {{ integer_var('simulation_year') }}
         and event_type = 'hire'
 
 )

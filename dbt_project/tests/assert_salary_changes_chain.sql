@@ -8,14 +8,14 @@ with
 events as (
 
     select * from {{ ref('fct_yearly_events') }}
-    where simulation_year = {{ var('simulation_year') }}
+    where simulation_year = {{ integer_var('simulation_year') }}
 
 ),
 
 snapshot as (
 
     select * from {{ ref('fct_workforce_snapshot') }}
-    where simulation_year = {{ var('simulation_year') }}
+    where simulation_year = {{ integer_var('simulation_year') }}
 
 ),
 

@@ -5,7 +5,7 @@
     rows after that. Returns one row per check that fails.
 -#}
 -- depends_on: {{ ref('int_baseline_workforce') }}
-{%- set simulation_year = var('simulation_year') %}
+{%- set simulation_year = integer_var('simulation_year') %}
 
 with
 
@@ -32,7 +32,7 @@ summary as (
 
 opening as (
 
-    {% if simulation_year == var('start_year') -%}
+    {% if simulation_year == integer_var('start_year') -%}
     select count(*) as active_at_start from {{ ref('int_baseline_workforce') }}
     {%- else -%}
     select count(*) as active_at_start from {{ ref('fct_workforce_snapshot') }}

@@ -78,20 +78,22 @@ def _pool_limit(context: dg.OpExecutionContext, pool: str) -> int | None:
 def hold_pool(context: dg.OpExecutionContext, pool: str) -> Iterator[None]:
     """Holds one slot of the instance pool ``pool`` for the body; waits while it is full.
 
-    Nothing to do when the step's op declares this pool (the executor holds it already). A pool
-    without a limit (an instance without ``concurrency.pools.default_limit``) guards nothing: the
-    step says so and goes on.
+    A pool without a limit (an instance without ``concurrency.pools.default_limit``, e.g. the
+    temporary instance of ``dagster job execute`` without ``DAGSTER_HOME``) guards nothing: the
+    step says so and goes on. Otherwise nothing to do when the step's op declares this pool (the
+    executor holds it already).
     """
-    if context.op_def.pool == pool:
-        yield
-        return
     instance = context.instance
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits or _pool_limit(context, pool) is None:
         context.log.warning(
-            f"pool {pool} has no limit on this instance: steps using the same database are not "
-            "kept apart (set concurrency.pools.default_limit in dagster.yaml)"
+            f"database not guarded: pool {pool} has no limit on this instance, so another run "
+            "may write the same database at once (set concurrency.pools.default_limit in "
+            "dagster.yaml, e.g. DAGSTER_HOME=$PWD/dagster_home)"
         )
+        yield
+        return
+    if context.op_def.pool == pool:
         yield
         return
     run_id, step_key = context.run.run_id, context.get_step_execution_context().step.key

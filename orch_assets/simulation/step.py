@@ -36,6 +36,7 @@ from orch_assets.simulation.inputs import SimulationInputs
 from orch_assets.simulation.liveness import RUN_TAGS_LOCK as _RUN_TAGS_LOCK
 from orch_assets.simulation.liveness import record_holder
 from orch_assets.simulation.pool import hold_pool
+from orch_assets.simulation.preflight import check_before_writing
 from orch_assets.simulation.prepare import (
     configured_options,
     prepare_database,
@@ -126,12 +127,9 @@ def _simulate(
 ) -> Iterator[dg.Output | dg.AssetMaterialization]:
     project = workforce_dbt_project
     manifest = json.loads(project.manifest_path.read_text())
-    if config.census_file and not Path(config.census_file).is_file():
-        raise dg.Failure(f"census_file {config.census_file!r} does not exist")
+    check_before_writing(config, database_path)
     threads, threads_source = _dbt_threads(context, config)
     dbt_vars = config.dbt_vars()
-    if config.census_file:
-        dbt_vars["census_file"] = str(Path(config.census_file).resolve())
     subset = context.has_assets_def and context.is_subset
     selected = (
         subset_selection(manifest, context.selected_asset_keys, translator.get_asset_key)

@@ -16,7 +16,7 @@ import dagster as dg
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.test_simulation.helpers import run_simulation
+from tests.test_simulation.helpers import census_csv, run_simulation
 
 SWEEP_THREADS = "1,2"
 # Scenario parameters reach every run of the sweep through --config.
@@ -49,10 +49,12 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swept]:
         env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     seconds = time.monotonic() - started
+    # A census row hired after the census date: the run starts, its step fails before dbt.
+    bad_census = census_csv(home / "bad_census.csv", [{"hire_date": "2030-01-01"}])
     with dg.DagsterInstance.from_config(str(home)) as instance:
         failed = run_simulation(
             instance, home / "failed_data", n_employees=1000, start_year=2025, end_year=2025,
-            census_file=str(home / "no_such_census.csv"),
+            census_file=str(bad_census),
         )  # fmt: skip
         assert not failed.success
         yield Swept(home, instance, completed.stdout, completed.returncode, seconds, failed.run_id)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +84,23 @@ def materialize_with_empty_config(
         env=env, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
         timeout=600, check=False,
     )  # fmt: skip
+
+
+CENSUS_COLUMNS = ["employee_id", "birth_date", "hire_date", "level_id", "department", "annual_salary"]
+
+
+def census_csv(path: Path, extra_rows: Sequence[Mapping[str, str]] = ()) -> Path:
+    """300 valid employees (lines 2-301), then ``extra_rows``: each a valid row (employee_id
+    E9999999) with the given fields replaced, on lines 302, 303, ..."""
+    rows = [
+        {"employee_id": f"E{i:07d}", "birth_date": "1980-05-01", "hire_date": "2015-03-01",
+         "level_id": str(1 + i % 5), "department": "ENG", "annual_salary": "65000"}
+        for i in range(1, 301)
+    ]  # fmt: skip
+    rows += [{**rows[0], "employee_id": "E9999999", **extra} for extra in extra_rows]
+    columns = CENSUS_COLUMNS + sorted({k for r in rows for k in r} - set(CENSUS_COLUMNS))
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

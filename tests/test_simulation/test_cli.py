@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import REPO_ROOT
@@ -38,11 +40,35 @@ def test_dagster_job_execute_runs_the_simulation_and_summary_shows_each_year(
     assert summary.stdout.count("\n           2026 ") == 1
 
 
-def test_dagster_job_execute_rejects_invalid_threads_before_any_run(
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [({"threads": 17}, r"threads must be an integer from 1 to 16 or 'auto', got 17"),
+     ({"termination_rates": {"10+' union all select (select content from read_text('/etc/hostname')) || '": 0.05}},
+      r"termination_rates has the key .*read_text.*; allowed keys: 0-1, 1-3, 3-5, 5-10, 10\+")],
+    ids=["threads", "sql-in-a-band-key"],
+)  # fmt: skip
+def test_dagster_job_execute_rejects_invalid_config_in_one_line_without_a_traceback(
+    cli_env: dict[str, str], tmp_path: Path, config: dict, message: str
+) -> None:
+    result = _execute(config, cli_env, tmp_path)
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "Error" in line]
+    assert len(errors) == 1, result.stderr
+    assert re.fullmatch(f"Error: Invalid workforce_simulation config: {message}", errors[0])
+    assert not (tmp_path / "data").exists()
+
+
+def test_dagster_job_execute_without_dagster_home_warns_that_the_database_is_not_guarded(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    result = _execute({"threads": 17}, cli_env, tmp_path)
+    env = {k: v for k, v in cli_env.items() if k != "DAGSTER_HOME"}
+
+    # from_year without a stored 2025 fails right after the pool check: no simulation runs.
+    result = _execute({"start_year": 2025, "end_year": 2026, "from_year": 2026}, env, tmp_path)
 
     assert result.returncode != 0
-    assert "threads must be an integer from 1 to 16 or 'auto', got 17" in result.stderr
-    assert not (tmp_path / "data").exists()
+    output = result.stdout + result.stderr
+    assert "database not guarded: pool duckdb/baseline has no limit on this instance" in output
+    assert "continues from the 2025 snapshot" in output

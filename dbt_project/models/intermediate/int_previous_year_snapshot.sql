@@ -4,17 +4,17 @@
     is missing fails here, before anything is written.
 -#}
 {%- set snapshot = workforce_snapshot_relation() -%}
-{%- set reads_snapshot = var('simulation_year') > var('start_year') -%}
-{%- set previous_year = var('simulation_year') - 1 -%}
+{%- set reads_snapshot = integer_var('simulation_year') > integer_var('start_year') -%}
+{%- set previous_year = integer_var('simulation_year') - 1 -%}
 {%- if execute and reads_snapshot -%}
     {%- set previous_rows = 0 if snapshot is none else run_query(
         "select count(*) from " ~ snapshot ~ " where simulation_year = " ~ previous_year
     ).columns[0].values()[0] -%}
     {%- if previous_rows == 0 -%}
         {{ exceptions.raise_compiler_error(
-            "simulation_year " ~ var('simulation_year') ~ " starts from year " ~ previous_year
+            "simulation_year " ~ integer_var('simulation_year') ~ " starts from year " ~ previous_year
             ~ " of fct_workforce_snapshot, which has no rows: build the years in order from start_year "
-            ~ var('start_year')
+            ~ integer_var('start_year')
         ) }}
     {%- endif -%}
 {%- endif -%}

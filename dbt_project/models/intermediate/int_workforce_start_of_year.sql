@@ -3,7 +3,7 @@
 
 with
 
-{% if var('simulation_year') == var('start_year') %}
+{% if integer_var('simulation_year') == integer_var('start_year') %}
 
 source as (
 

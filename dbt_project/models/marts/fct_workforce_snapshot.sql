@@ -23,7 +23,7 @@ final as (
         is_new_hire
     from employee_state
     {% if is_incremental() %}
-    where simulation_year = {{ var('simulation_year') }}
+    where simulation_year = {{ integer_var('simulation_year') }}
     {% endif %}
 
 )

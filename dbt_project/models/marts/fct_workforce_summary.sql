@@ -4,7 +4,7 @@ snapshot as (
 
     select * from {{ ref('fct_workforce_snapshot') }}
     {% if is_incremental() %}
-    where simulation_year = {{ var('simulation_year') }}
+    where simulation_year = {{ integer_var('simulation_year') }}
     {% endif %}
 
 ),
@@ -13,7 +13,7 @@ events as (
 
     select * from {{ ref('fct_yearly_events') }}
     {% if is_incremental() %}
-    where simulation_year = {{ var('simulation_year') }}
+    where simulation_year = {{ integer_var('simulation_year') }}
     {% endif %}
 
 ),

@@ -119,7 +119,7 @@ final as (
         cast(new_salary as decimal(18, 2)) as new_salary
     from events
     {% if is_incremental() %}
-    where simulation_year = {{ var('simulation_year') }}
+    where simulation_year = {{ integer_var('simulation_year') }}
     {% endif %}
 
 )

@@ -4,13 +4,14 @@
     be left out) or, when census_file is empty, n_employees employees generated from md5
     draws keyed on the employee id, start_year and random_seed.
 -#}
-{%- set start_year = var('start_year') -%}
+{%- set start_year = integer_var('start_year') -%}
+{%- set census_file = file_path_var('census_file') -%}
 -- depends_on: {{ ref('stg_job_levels') }}
 -- depends_on: {{ ref('stg_departments') }}
 
 with
 
-{% if var('census_file') %}
+{% if census_file %}
 
 source as (
 
@@ -28,7 +29,7 @@ source as (
     )
     union all by name
     select *
-    from read_csv('{{ var('census_file') }}', header = true, all_varchar = true)
+    from read_csv({{ census_file }}, header = true, all_varchar = true)
 
 ),
 
@@ -39,7 +40,7 @@ employee_ids as (
     select
         'E' || {{ padded_number('i', 7) }} as employee_id,
         make_date({{ start_year }}, 1, 1) as census_date
-    from range(1, {{ var('n_employees') }} + 1) as ids(i)
+    from range(1, {{ integer_var('n_employees') }} + 1) as ids(i)
 
 ),
 

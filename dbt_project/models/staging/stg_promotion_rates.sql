@@ -2,13 +2,7 @@ with
 
 source as (
 
-    {% for level_id, promotion_rate in var('promotion_rates').items() -%}
-    select
-        '{{ level_id }}' as level_id,
-        '{{ promotion_rate }}' as promotion_rate
-    {% if not loop.last %}union all
-    {% endif -%}
-    {%- endfor %}
+    {{- rate_rows('promotion_rates', 'level_id', 'promotion_rate', '[0-9]+') }}
 
 ),
 

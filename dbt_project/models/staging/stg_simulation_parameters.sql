@@ -7,17 +7,17 @@ with
 source as (
 
     select
-        {{ var('simulation_year') }} as simulation_year,
-        {{ var('start_year') }} as start_year,
-        {{ var('n_employees') }} as n_employees,
-        {{ var('random_seed') }} as random_seed,
-        '{{ var('growth_rate') }}' as growth_rate,
-        {{ var('retirement_age') }} as retirement_age,
-        '{{ var('new_hire_termination_rate') }}' as new_hire_termination_rate,
-        '{{ var('promotion_raise_pct') }}' as promotion_raise_pct,
-        '{{ var('merit_pct') }}' as merit_pct,
+        {{ integer_var('simulation_year') }} as simulation_year,
+        {{ integer_var('start_year') }} as start_year,
+        {{ integer_var('n_employees') }} as n_employees,
+        {{ integer_var('random_seed') }} as random_seed,
+        {{ number_var('growth_rate') }} as growth_rate,
+        {{ integer_var('retirement_age') }} as retirement_age,
+        {{ number_var('new_hire_termination_rate') }} as new_hire_termination_rate,
+        {{ number_var('promotion_raise_pct') }} as promotion_raise_pct,
+        {{ number_var('merit_pct') }} as merit_pct,
         {{ 'true' if var('enable_cola') else 'false' }} as enable_cola,
-        '{{ var('cola_pct') }}' as cola_pct
+        {{ number_var('cola_pct') }} as cola_pct
 
 ),
 

@@ -2,13 +2,7 @@ with
 
 source as (
 
-    {% for tenure_band, termination_rate in var('termination_rates').items() -%}
-    select
-        '{{ tenure_band }}' as tenure_band,
-        '{{ termination_rate }}' as termination_rate
-    {% if not loop.last %}union all
-    {% endif -%}
-    {%- endfor %}
+    {{- rate_rows('termination_rates', 'tenure_band', 'termination_rate', '[0-9]+(-[0-9]+|[+])') }}
 
 ),
 
