@@ -18,7 +18,6 @@ from orch_assets.config import (
 )
 from orch_assets.partitions import SCENARIOS
 
-
 PASSTHROUGH_KEYS = ("execution", "resources")
 
 

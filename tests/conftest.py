@@ -8,8 +8,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -26,7 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def instance() -> Iterator["DagsterInstance"]:  # noqa: F821
+def instance() -> Iterator[DagsterInstance]:
     import dagster as dg
 
     with dg.instance_for_test() as test_instance:

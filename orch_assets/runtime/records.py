@@ -12,7 +12,7 @@ import json
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, overload
 
 import dagster as dg
 import psutil
@@ -31,6 +31,10 @@ NON_INPUT_CONFIG = ("execution", "resources", "loggers")
 THREAD_KEYS = ("threads",)
 
 
+@overload
+def utc(value: datetime | float) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
 def utc(value: datetime | float | None) -> datetime | None:
     """Naive UTC, the form the runtime table stores."""
     if value is None:
@@ -126,9 +130,7 @@ def row_for_run(
     """The runtime row of one finished run (``step_stats`` from ``get_run_step_stats``)."""
     run = record.dagster_run
     tags = run.tags
-    intervals = [
-        (s.start_time, s.end_time) for s in step_stats if s.start_time and s.end_time
-    ]
+    intervals = [(s.start_time, s.end_time) for s in step_stats if s.start_time and s.end_time]
     step_seconds = sum(end - start for start, end in intervals) if intervals else None
     wall = (
         record.end_time - record.start_time

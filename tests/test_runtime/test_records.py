@@ -18,7 +18,9 @@ SIMULATION_TAGS = {tags.YEARS: "2025-2026", tags.SIMULATION: "baseline"}
 
 
 def _key(config: dict, tags_: dict | None = None, code_version: str | None = "v1") -> str:
-    return inputs_key(run_inputs("workforce_simulation", config, tags_ or SIMULATION_TAGS, code_version))
+    return inputs_key(
+        run_inputs("workforce_simulation", config, tags_ or SIMULATION_TAGS, code_version)
+    )
 
 
 def test_threads_executor_and_data_directory_do_not_change_the_inputs() -> None:
@@ -33,7 +35,9 @@ def test_threads_executor_and_data_directory_do_not_change_the_inputs() -> None:
 
 
 def test_unset_options_and_their_explicit_defaults_are_the_same_inputs() -> None:
-    assert _key({"n_employees": 1000}) == _key({"n_employees": 1000, "random_seed": 42, "start_year": 2025})
+    assert _key({"n_employees": 1000}) == _key(
+        {"n_employees": 1000, "random_seed": 42, "start_year": 2025}
+    )
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -18,7 +19,7 @@ from tests.test_runtime.jobs import run_toy
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _metadata(result: dg.ExecuteInProcessResult) -> dict:
+def _metadata(result: dg.ExecuteInProcessResult) -> Mapping[str, dg.MetadataValue]:
     (event,) = result.get_asset_materialization_events()
     return event.materialization.metadata
 
@@ -28,7 +29,9 @@ def _check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
     return evaluation
 
 
-def test_the_sweep_report_shows_medians_chart_recommendation_and_identical_outputs(swept: Swept) -> None:
+def test_the_sweep_report_shows_medians_chart_recommendation_and_identical_outputs(
+    swept: Swept,
+) -> None:
     result = materialize_runtime_report(swept.instance)
 
     assert result.success
@@ -62,7 +65,9 @@ def _record(instance: dg.DagsterInstance) -> None:
     orch_runtime_recorder(context)
 
 
-def test_a_non_deterministic_job_fails_the_check_naming_its_runs(instance: dg.DagsterInstance) -> None:
+def test_a_non_deterministic_job_fails_the_check_naming_its_runs(
+    instance: dg.DagsterInstance,
+) -> None:
     one = run_toy(instance, threads=1, use_random=True)
     two = run_toy(instance, threads=2, use_random=True)
     _record(instance)
@@ -73,7 +78,12 @@ def test_a_non_deterministic_job_fails_the_check_naming_its_runs(instance: dg.Da
     assert not evaluation.passed
     assert sorted(evaluation.metadata["mismatched_runs"].value) == sorted([one, two])
     statement = evaluation.metadata["statement"].value
-    assert one in statement and two in statement and "threads=1" in statement and "threads=2" in statement
+    assert (
+        one in statement
+        and two in statement
+        and "threads=1" in statement
+        and "threads=2" in statement
+    )
     assert "DIFFER" in _metadata(result)["determinism"].value
 
 
@@ -88,7 +98,9 @@ def test_the_same_job_made_deterministic_passes_the_check(instance: dg.DagsterIn
     assert "identical across 2 configurations" in evaluation.metadata["statement"].value
 
 
-def test_without_recorded_runs_the_report_fails_saying_how_to_get_some(instance: dg.DagsterInstance) -> None:
+def test_without_recorded_runs_the_report_fails_saying_how_to_get_some(
+    instance: dg.DagsterInstance,
+) -> None:
     result = materialize_runtime_report(instance)
 
     assert not result.success

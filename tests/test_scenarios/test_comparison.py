@@ -43,7 +43,9 @@ def _materialize(data_dir: Path) -> dg.ExecuteInProcessResult:
     )
 
 
-def test_the_comparison_has_one_row_per_scenario_and_year_and_an_inline_chart(tmp_path: Path) -> None:
+def test_the_comparison_has_one_row_per_scenario_and_year_and_an_inline_chart(
+    tmp_path: Path,
+) -> None:
     _fake_scenario(tmp_path, "baseline", [100, 103])
     _fake_scenario(tmp_path, "high_growth", [100, 108])
 

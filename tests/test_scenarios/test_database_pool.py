@@ -78,4 +78,3 @@ def test_a_scenario_run_waits_while_another_step_holds_its_database_pool(
     assert any(m.startswith(f"Pool {POOL} claimed after") for m in _messages(pooled_instance))
     assert database.exists()
     assert storage.get_concurrency_info(POOL).claimed_slots == [], "the step released its slot"
-
