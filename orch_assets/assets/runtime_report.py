@@ -89,8 +89,11 @@ def orch_runtime_report(
         "configurations": len(report.summaries),
         "determinism": report.determinism.statement(),
         "selection": selection.label,
+        "evidence": "enough" if report.evidence.enough else str(report.evidence.missing),
         "runtime_database": dg.MetadataValue.path(str(table.path)),
     }
+    if report.evidence.sweep_command is not None:
+        metadata["sweep_command"] = report.evidence.sweep_command
     if report.chart_path is not None:
         metadata["chart"] = dg.MetadataValue.path(str(report.chart_path))
     if recommendation is not None:

@@ -107,7 +107,7 @@ def _store_recommendation(
     home: Path, n_employees: int, n_years: int, threads: int, host: str = "this-host"
 ) -> None:
     table = _table(home, [])
-    rec = recommend(summarize(_sweep({threads: [5.0]})), 8 * GIB)
+    rec = recommend(summarize(_sweep({threads: [5.0, 5.0]})), 8 * GIB)
     table.save_recommendation(
         recommendation_record(rec, host, n_employees, n_years, source="sweep s1")
     )

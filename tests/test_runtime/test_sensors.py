@@ -89,6 +89,8 @@ def test_a_failed_run_is_recorded_as_failed_with_missing_tags_as_null(
     assert row.n_steps == 1 and row.step_seconds is not None
     assert row.fingerprint is None, "the simulation never finished"
     tags = swept.instance.get_run_by_id(swept.failed_run_id).tags
+    assert "orch/dbt_threads" not in tags, "the run failed before the step tagged its threads"
+    assert row.dbt_threads == 2 and row.configuration.startswith("threads=2"), "from run config"
     assert (row.executor_mode is None) == ("orch/mode" not in tags)
     assert (row.peak_rss_bytes is None) == ("orch/peak_rss_bytes" not in tags)
 
