@@ -24,6 +24,9 @@ POOL = f"duckdb/scenario_{SCENARIO}"
 HOLDER = ("holder-run", "holder-step")
 TIMEOUT_S = 120
 
+# Daemons and held pools: one such test at a time (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("daemon")
+
 
 @pytest.fixture
 def pooled_instance() -> Iterator[dg.DagsterInstance]:

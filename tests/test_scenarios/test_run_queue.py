@@ -33,6 +33,9 @@ SCENARIO_RUN: Launch = (
 )  # fmt: skip
 ALL_SCENARIOS_RUN: Launch = ("all_scenarios", SHAPE, {})
 
+# Daemons and held pools: one such test at a time (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("daemon")
+
 
 def _cli(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
