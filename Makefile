@@ -7,7 +7,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: install demo test ui benchmark
+.PHONY: install demo test check ui benchmark
 install: $(VENV)/.installed $(MANIFEST)
 
 $(VENV)/.installed: pyproject.toml
@@ -26,6 +26,13 @@ demo: install
 
 test: install
 	$(BIN)/pytest
+
+# Lint, format and types; the tool versions are pinned by the dev extra in pyproject.toml.
+LINTED := orch_assets tests benchmarks
+check: install
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/pyright --pythonpath $(abspath $(BIN))/python
 
 ui: install
 	$(BIN)/dagster dev -w workspace.yaml

@@ -73,15 +73,23 @@ def measure(mode: str, scenarios: list[str], shape: dict, home: Path, data_dir: 
     since = time.time()
     if mode == "separate":
         wall = sum(
-            _execute("scenario_simulation", {"ops": {"scenario_models": {"config": shape}}}, env,
-                     tags={"dagster/partition": name})  # fmt: skip
+            _execute(
+                "scenario_simulation",
+                {"ops": {"scenario_models": {"config": shape}}},
+                env,
+                tags={"dagster/partition": name},
+            )
             for name in scenarios
         )
     else:
         executor_mode = "thread" if mode == "parallel" else "sequential"
         config = {**shape, "execution": {"config": {"mode": executor_mode}}}
         wall = _execute("all_scenarios", config, env)
-    return {"mode": mode, "cli_seconds": round(wall, 2), "run_seconds": round(_run_seconds(home, since), 2)}
+    return {
+        "mode": mode,
+        "cli_seconds": round(wall, 2),
+        "run_seconds": round(_run_seconds(home, since), 2),
+    }
 
 
 def main() -> None:
@@ -92,7 +100,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     args = parser.parse_args()
-    shape = {"n_employees": args.employees, "start_year": args.start_year, "end_year": args.end_year}
+    shape = {
+        "n_employees": args.employees,
+        "start_year": args.start_year,
+        "end_year": args.end_year,
+    }
     scenarios = [s.name for s in SCENARIOS]
     print(f"{len(scenarios)} scenarios ({', '.join(scenarios)}) x "
           f"{args.end_year - args.start_year + 1} years, {args.employees} employees, "
@@ -102,7 +114,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="orch-bench-scenarios-") as tmp:
         home = Path(tmp) / "dagster_home"
         home.mkdir()
-        (home / "dagster.yaml").write_text((REPO_ROOT / "dagster_home" / "dagster.yaml").read_text())
+        (home / "dagster.yaml").write_text(
+            (REPO_ROOT / "dagster_home" / "dagster.yaml").read_text()
+        )
         for repeat in range(args.repeats):
             for mode in args.modes:
                 data_dir = Path(tmp) / f"data-{mode}-{repeat}"
@@ -112,21 +126,29 @@ def main() -> None:
                       f"run {result['run_seconds']:8.2f} s", flush=True)  # fmt: skip
 
     medians = {
-        mode: {key: statistics.median(r[key] for r in rows) for key in ("cli_seconds", "run_seconds")}
+        mode: {
+            key: statistics.median(r[key] for r in rows) for key in ("cli_seconds", "run_seconds")
+        }
         for mode, rows in results.items()
     }
     print("\nmedians:")
     for mode, values in medians.items():
-        print(f"  {mode:10s} cli {values['cli_seconds']:8.2f} s  run {values['run_seconds']:8.2f} s")
+        print(
+            f"  {mode:10s} cli {values['cli_seconds']:8.2f} s  run {values['run_seconds']:8.2f} s"
+        )
     if "parallel" in medians:
         for other in ("separate", "sequential"):
             if other in medians:
                 for key in ("cli_seconds", "run_seconds"):
                     ratio = medians[other][key] / medians["parallel"][key]
-                    print(f"  speedup parallel vs {other:10s} ({key.removesuffix('_seconds')}): {ratio:.2f}x")
+                    print(
+                        f"  speedup parallel vs {other:10s} ({key.removesuffix('_seconds')}): {ratio:.2f}x"
+                    )
     out = REPO_ROOT / "benchmarks" / "results" / f"scenarios-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"args": vars(args), "results": results, "medians": medians}, indent=2))
+    out.write_text(
+        json.dumps({"args": vars(args), "results": results, "medians": medians}, indent=2)
+    )
     print(f"\nwritten {out}")
 
 

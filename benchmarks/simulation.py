@@ -34,7 +34,7 @@ DBT_DIR = REPO / "dbt_project"
 BIN = Path(sys.executable).parent
 
 
-def fingerprint(db: Path) -> list[tuple[Any, ...]]:
+def fingerprint(db: Path) -> list[list[tuple[Any, ...]]]:
     con = duckdb.connect(str(db), read_only=True)
     try:
         return [
@@ -88,7 +88,7 @@ def run_dagster(work: Path, employees: int, years: int, threads: int) -> dict[st
             and r.event_log_entry.dagster_event.event_type_value == "ASSET_MATERIALIZATION"
         ]
         model_seconds = sum(
-            m["Execution Duration"].value
+            float(m["Execution Duration"].value)  # type: ignore[arg-type]
             for m in materializations
             if m["unique_id"].value.startswith("model.")
         )
@@ -178,7 +178,9 @@ def main() -> None:
     runs = statistics.median(r["run"] for r in results["dagster"])
     print(f"dagster run (RUN_START -> RUN_SUCCESS) median: {runs:.2f} s")
     prints = {json.dumps(r["fingerprint"], default=str) for rows in results.values() for r in rows}
-    print(f"outputs identical across all {sum(map(len, results.values()))} runs: {len(prints) == 1}")
+    print(
+        f"outputs identical across all {sum(map(len, results.values()))} runs: {len(prints) == 1}"
+    )
 
 
 if __name__ == "__main__":

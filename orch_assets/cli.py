@@ -22,9 +22,9 @@ SUMMARY_QUERY = f"select * from {SUMMARY_MODEL} order by simulation_year"
 def _print_table(rows: list[dict[str, Any]]) -> None:
     columns = list(rows[0]) if rows else []
     widths = [max(len(c), *(len(f"{r[c]}") for r in rows)) for c in columns]
-    print("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
+    print("  ".join(c.rjust(w) for c, w in zip(columns, widths, strict=True)))
     for row in rows:
-        print("  ".join(f"{row[c]}".rjust(w) for c, w in zip(columns, widths)))
+        print("  ".join(f"{row[c]}".rjust(w) for c, w in zip(columns, widths, strict=True)))
 
 
 def summary(data_dir: str | None, simulation: str) -> int:
@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="orch-assets")
     commands = parser.add_subparsers(dest="command", required=True)
     show = commands.add_parser("summary", help="where a simulation's results are, per year")
-    show.add_argument("--data-dir", help="simulation data directory (default: $ORCH_DATA_DIR or ./data)")
+    show.add_argument(
+        "--data-dir", help="simulation data directory (default: $ORCH_DATA_DIR or ./data)"
+    )
     show.add_argument("--simulation", default="baseline")
     add_sweep_parser(commands)
     args = parser.parse_args(argv)

@@ -73,9 +73,12 @@ def parse_threads(value: Any, field: str = "threads") -> int | str:
             return "auto"
         if text.lstrip("-").isdigit():
             value = int(text)
-    if isinstance(value, int) and not isinstance(value, bool):
-        if THREADS_MIN <= value <= THREADS_MAX:
-            return value
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and THREADS_MIN <= value <= THREADS_MAX
+    ):
+        return value
     raise ValueError(
         f"{field} must be an integer from {THREADS_MIN} to {THREADS_MAX} or 'auto', got {value!r}"
     )
@@ -96,7 +99,10 @@ def resolve_threads(
     source = "run config"
     if value is None:
         if environ.get(THREADS_ENV_VAR, "").strip():
-            value, source = parse_threads(environ[THREADS_ENV_VAR], THREADS_ENV_VAR), THREADS_ENV_VAR
+            value, source = (
+                parse_threads(environ[THREADS_ENV_VAR], THREADS_ENV_VAR),
+                THREADS_ENV_VAR,
+            )
         else:
             value, source = "auto", "default"
     if value != "auto":

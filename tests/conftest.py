@@ -1,4 +1,12 @@
-"""Shared fixtures. The dbt manifest is parsed once per session, before any test imports it."""
+"""Shared fixtures and test groups. The dbt manifest is parsed once per session (by the xdist
+controller when tests run in parallel), before any test imports it.
+
+The suite runs on two pytest-xdist workers (``-n 2 --dist loadgroup`` in pyproject.toml). Tests of
+one ``xdist_group`` run on one worker, one after another: mark tests that must not overlap each
+other (daemons, wall-clock or CPU-load assertions) with ``@pytest.mark.xdist_group("<group>")``,
+and add a session fixture that is expensive to build to ``FIXTURE_GROUPS`` so that every test
+using it runs on the one worker that builds it.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +16,25 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 
+# Session fixture -> xdist group of every test that uses it.
+FIXTURE_GROUPS = {"swept": "runtime_sweep"}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """dagster-dbt loads target/manifest.json at import: make it match the dbt sources."""
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controller has parsed already
     dbt = Path(sys.executable).with_name("dbt")
     subprocess.run(
         [str(dbt), "parse", "--project-dir", str(DBT_PROJECT_DIR),
@@ -25,8 +43,18 @@ def pytest_configure(config: pytest.Config) -> None:
     )  # fmt: skip
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups the users of each shared session fixture (before xdist reads the groups)."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        groups = {FIXTURE_GROUPS[name] for name in fixtures if name in FIXTURE_GROUPS}
+        if len(groups) == 1 and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(groups.pop()))
+
+
 @pytest.fixture
-def instance() -> Iterator["DagsterInstance"]:  # noqa: F821
+def instance() -> Iterator[DagsterInstance]:
     import dagster as dg
 
     with dg.instance_for_test() as test_instance:

@@ -53,4 +53,6 @@ def test_config_defaults_match_the_dbt_project_vars() -> None:
 
 def test_a_model_without_a_class_is_rejected_naming_it() -> None:
     with pytest.raises(ValueError, match=r"model\.p\.m' has execution_class None.*parallel_safe"):
-        execution_class({"resource_type": "model", "unique_id": "model.p.m", "config": {"meta": {}}})
+        execution_class(
+            {"resource_type": "model", "unique_id": "model.p.m", "config": {"meta": {}}}
+        )

@@ -1,5 +1,7 @@
 """Runtime history, the runtime report built from it, and the determinism check."""
 
+from typing import Any
+
 import dagster as dg
 from pydantic import Field
 
@@ -81,14 +83,17 @@ def orch_runtime_report(
                 recommendation_record(recommendation, host, *workload, source=selection.label)
             )
     context.log.info(report.markdown())
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "report": dg.MetadataValue.md(report.markdown(chart)),
         "runs": len(selection.rows),
         "configurations": len(report.summaries),
         "determinism": report.determinism.statement(),
         "selection": selection.label,
+        "evidence": "enough" if report.evidence.enough else str(report.evidence.missing),
         "runtime_database": dg.MetadataValue.path(str(table.path)),
     }
+    if report.evidence.sweep_command is not None:
+        metadata["sweep_command"] = report.evidence.sweep_command
     if report.chart_path is not None:
         metadata["chart"] = dg.MetadataValue.path(str(report.chart_path))
     if recommendation is not None:
@@ -109,7 +114,7 @@ def outputs_identical_across_thread_configurations(
     context: dg.AssetCheckExecutionContext, runtime_store: RuntimeStore
 ) -> dg.AssetCheckResult:
     result = check_determinism(rows_for_determinism(runtime_store.table(context.instance)))
-    metadata: dict[str, object] = {
+    metadata: dict[str, Any] = {
         "statement": dg.MetadataValue.md(result.statement()),
         "sets_of_inputs": result.groups,
         "sets_compared_across_configurations": result.compared_groups,

@@ -55,7 +55,7 @@ def render_comparison(rows: list[dict[str, Any]], path: Path) -> Path:
     """A 2x2 PNG, one panel per metric, one line per scenario (Agg canvas, thread-safe)."""
     figure = Figure(figsize=(10, 6), dpi=90)
     FigureCanvasAgg(figure)
-    for axes, metric in zip(figure.subplots(2, 2).flat, METRICS):
+    for axes, metric in zip(figure.subplots(2, 2).flat, METRICS, strict=True):
         for scenario in sorted({r["scenario"] for r in rows}):
             points = [r for r in rows if r["scenario"] == scenario]
             axes.plot([r["simulation_year"] for r in points], [r[metric] for r in points],

@@ -19,7 +19,7 @@ YEAR_METADATA_KEY = "simulation_year"
 
 
 def dbt_node_events(
-    context: dg.AssetExecutionContext,
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
     manifest: Mapping[str, Any],
     translator: DagsterDbtTranslator,
     raw_event: dict[str, Any],

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 # The profile's relative database path (dbt_project/profiles.yml): the worker runs in the
 # simulation's directory, so simulations differ by directory and share dbt's partial-parse state.
 DATABASE_FILE_NAME = "workforce.duckdb"

@@ -69,8 +69,10 @@ class Protocol:
 def _parse(runner_class: Any, common_args: list[str], target_path: str, seed: str | None) -> Any:
     """Parses once; a manifest loaded from manifest.json cannot compile generic tests."""
     seeded = os.path.join(target_path, "partial_parse.msgpack")
-    if seed and os.path.exists(seed) and (
-        not os.path.exists(seeded) or os.path.getmtime(seed) > os.path.getmtime(seeded)
+    if (
+        seed
+        and os.path.exists(seed)
+        and (not os.path.exists(seeded) or os.path.getmtime(seed) > os.path.getmtime(seeded))
     ):
         shutil.copy2(seed, seeded)
     result = runner_class().invoke(["parse", *common_args])
@@ -85,7 +87,7 @@ def _run_summary_queries(con: Any, queries: dict[str, str], year: int) -> dict[s
     for name, sql in queries.items():
         cursor = con.execute(sql, {"year": year} if "$year" in sql else None)
         columns = [d[0] for d in cursor.description or []]
-        results[name] = [dict(zip(columns, row)) for row in cursor.fetchall()]
+        results[name] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     return results
 
 
@@ -166,8 +168,13 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
                 message = raw.get("run_result", {}).get("message") or ""
                 year_state["failures"].append(f"{unique_id} ({status}): {message}")
         # Passing tests are counted in year_end; one log line each would be ~100 events a year.
-        if (name in RESULT_EVENTS and name != "LogTestResult") or event.info.level in ("warn", "error"):
-            protocol.send("log", year=year_state["year"], level=event.info.level, msg=event.info.msg)
+        if (name in RESULT_EVENTS and name != "LogTestResult") or event.info.level in (
+            "warn",
+            "error",
+        ):
+            protocol.send(
+                "log", year=year_state["year"], level=event.info.level, msg=event.info.msg
+            )
 
     runner = dbtRunner(manifest=manifest, callbacks=[on_event])
     base_args = ["build", *common_args, "--threads", str(request["threads"])]

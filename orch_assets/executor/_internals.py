@@ -69,8 +69,9 @@ from dagster._core.execution.tags import get_tag_concurrency_limits_config
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.tags import PRIORITY_TAG
 from dagster._utils import EventGenerationManager, get_run_crash_explanation
-from dagster._utils.error import SerializableErrorInfo, serializable_error_info_from_exc_info
+from dagster._utils.error import serializable_error_info_from_exc_info
 from dagster._utils.interrupts import capture_interrupts
+from dagster_shared.error import SerializableErrorInfo
 
 __all__ = [
     "PRIORITY_TAG",

@@ -26,6 +26,7 @@ import dagster as dg
 import duckdb
 import psutil
 
+from orch_assets.runtime.evidence import MIN_RUNS_PER_CONFIGURATION
 from orch_assets.runtime.store import DATABASE_NAME, RUNTIME_DIR_NAME, RuntimeTable
 from orch_assets.runtime.summary import ConfigurationSummary
 
@@ -179,7 +180,9 @@ def find_recommendation(
     """The recommendation recorded on this host for the nearest workload within a factor of 2.
 
     Workload size is employees × years; the exact workload wins, else the nearest in log scale.
-    Never raises: a missing or busy runtime database means no recommendation.
+    Only recommendations made on enough evidence count: the report stores one only then, and a
+    stored one whose configuration had fewer than ``MIN_RUNS_PER_CONFIGURATION`` runs (recorded
+    before that rule) is ignored. Never raises: a missing or busy database means no recommendation.
     """
     table = _table_for(instance_or_home)
     if not table.path.exists():
@@ -188,6 +191,7 @@ def find_recommendation(
         candidates = table.recommendations(host or socket.gethostname())
     except duckdb.Error:
         return None
+    candidates = [r for r in candidates if (r["n_runs"] or 0) >= MIN_RUNS_PER_CONFIGURATION]
     size = max(1, n_employees * n_years)
 
     def distance(rec: dict[str, Any]) -> tuple[float, bool]:

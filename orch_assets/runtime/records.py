@@ -12,7 +12,7 @@ import json
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, overload
 
 import dagster as dg
 import psutil
@@ -31,6 +31,10 @@ NON_INPUT_CONFIG = ("execution", "resources", "loggers")
 THREAD_KEYS = ("threads",)
 
 
+@overload
+def utc(value: datetime | float) -> datetime: ...
+@overload
+def utc(value: None) -> None: ...
 def utc(value: datetime | float | None) -> datetime | None:
     """Naive UTC, the form the runtime table stores."""
     if value is None:
@@ -74,6 +78,20 @@ def run_inputs(
         "code_version": code_version,
         "config": config,
     }
+
+
+def configured_threads(run_config: Mapping[str, Any]) -> int | None:
+    """dbt threads set as a number in ``run_config`` (flat, or one op's config), else ``None``.
+
+    The simulation tags the threads it used; a run that failed before that still ran with these.
+    """
+    found = {run_config.get("threads")} | {
+        op.get("config", {}).get("threads")
+        for op in (run_config.get("ops") or {}).values()
+        if isinstance(op, Mapping) and isinstance(op.get("config"), Mapping)
+    }
+    numbers = {v for v in found if isinstance(v, int) and not isinstance(v, bool)}
+    return numbers.pop() if len(numbers) == 1 else None
 
 
 def inputs_key(inputs: Mapping[str, Any]) -> str:
@@ -125,10 +143,8 @@ def row_for_run(
 ) -> RuntimeRow:
     """The runtime row of one finished run (``step_stats`` from ``get_run_step_stats``)."""
     run = record.dagster_run
-    tags = run.tags
-    intervals = [
-        (s.start_time, s.end_time) for s in step_stats if s.start_time and s.end_time
-    ]
+    tags = t.with_simulation_tags(run.tags)
+    intervals = [(s.start_time, s.end_time) for s in step_stats if s.start_time and s.end_time]
     step_seconds = sum(end - start for start, end in intervals) if intervals else None
     wall = (
         record.end_time - record.start_time
@@ -137,10 +153,12 @@ def row_for_run(
     )
     mode, max_concurrent = tags.get(t.MODE), t.tag_int(tags, t.MAX_CONCURRENT)
     dbt_threads = t.tag_int(tags, t.DBT_THREADS)
+    if dbt_threads is None:
+        dbt_threads = configured_threads(run.run_config)
     peak_concurrency = t.tag_int(tags, t.PEAK_CONCURRENCY) or (peak_overlap(intervals) or None)
     years = t.tag_years(tags)
     code_version = tags.get(t.CODE_VERSION, code_version)
-    inputs = run_inputs(run.job_name, run.run_config, tags, code_version)
+    inputs = run_inputs(run.job_name, run.run_config, run.tags, code_version)
     return RuntimeRow(
         run_id=run.run_id,
         job_name=run.job_name,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from orch_assets.runtime.chart import render_chart
 from orch_assets.runtime.determinism import DeterminismResult, check_determinism
+from orch_assets.runtime.evidence import Evidence, assess
 from orch_assets.runtime.recommend import Recommendation, recommend
 from orch_assets.runtime.store import RuntimeRow, RuntimeTable
 from orch_assets.runtime.summary import ConfigurationSummary, summarize
@@ -44,6 +45,7 @@ def select_runs(table: RuntimeTable, sweep_id: str | None = None) -> Selection |
 class Report:
     selection: Selection
     summaries: tuple[ConfigurationSummary, ...]
+    evidence: Evidence
     recommendation: Recommendation | None
     determinism: DeterminismResult
     chart_path: Path | None
@@ -89,9 +91,18 @@ class Report:
         return self.recommendation is not None and self.recommendation.chosen is summary
 
     def recommendation_text(self) -> str:
+        if not self.evidence.enough:
+            return (
+                f"None, {self.evidence.missing}. To get the evidence, run: "
+                f"`{self.evidence.sweep_command}`"
+            )
         if self.recommendation is None:
-            return "None: no configuration fits the memory budget, or no run succeeded."
-        return f"{self.recommendation.chosen.configuration}: {self.recommendation.reason()}"
+            return "None: no configuration with enough runs fits the memory budget."
+        text = f"{self.recommendation.chosen.configuration}: {self.recommendation.reason()}"
+        few = [s for s in self.summaries if s not in self.evidence.qualified]
+        if few:
+            text += "; too few runs to compete: " + ", ".join(s.configuration for s in few)
+        return text
 
     def failed_runs(self) -> list[RuntimeRow]:
         return [r for r in self.selection.rows if r.status != "success"]
@@ -128,13 +139,19 @@ def build_report(
 ) -> Report:
     """Summaries, recommendation and determinism of ``selection``; its chart in ``charts_dir``."""
     summaries = tuple(summarize(selection.rows))
-    recommendation = recommend(summaries, memory_budget_bytes, tie_tolerance) if summaries else None
-    report = Report(selection, summaries, recommendation, check_determinism(selection.rows), None)
-    if not summaries:
-        return report
+    evidence = assess(summaries, selection.rows)
+    recommendation = (
+        recommend(evidence.qualified, memory_budget_bytes, tie_tolerance)
+        if evidence.enough
+        else None
+    )
+    determinism = check_determinism(selection.rows)
+    report = Report(selection, summaries, evidence, recommendation, determinism, None)
+    if len(summaries) < 2:
+        return report  # a chart of one configuration compares nothing
     path = charts_dir / f"runtime_{re.sub(r'[^A-Za-z0-9_.-]', '_', selection.slug)}.png"
     render_chart(summaries, path, report.title(), recommendation.chosen if recommendation else None)
-    return Report(selection, summaries, recommendation, report.determinism, path)
+    return Report(selection, summaries, evidence, recommendation, determinism, path)
 
 
 def rows_for_determinism(table: RuntimeTable) -> Sequence[RuntimeRow]:

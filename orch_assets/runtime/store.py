@@ -248,7 +248,8 @@ class RuntimeTable:
 
     def count(self) -> int:
         with self.read() as con:
-            return con.execute("select count(*) from runs").fetchone()[0]
+            (count,) = con.execute("select count(*) from runs").fetchall()[0]
+            return count
 
     def latest_sweep_id(self) -> str | None:
         with self.read() as con:
@@ -271,7 +272,7 @@ class RuntimeTable:
         with self.read() as con:
             cursor = con.execute("select * from recommendations where host = ?", [host])
             names = [d[0] for d in cursor.description]
-            return [dict(zip(names, row)) for row in cursor.fetchall()]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def runtime_dir_for(instance: dg.DagsterInstance) -> Path:

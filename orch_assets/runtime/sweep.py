@@ -153,7 +153,7 @@ def run_sweep(
 ) -> SweepResult:
     """Launches every run of ``plan`` in turn, records each, and returns what happened."""
     sweep_id = sweep_id or new_sweep_id()
-    job = job or dg.build_reconstructable_job(
+    reconstructable: dg.ReconstructableJob = job or dg.build_reconstructable_job(
         __name__, "definitions_job", reconstructable_kwargs={"job_name": plan.job_name}
     )
     repository = _definitions_repository()
@@ -179,7 +179,7 @@ def run_sweep(
         started = time.monotonic()
         with _TreeSampler() as sampler:
             result = dg.execute_job(
-                job,
+                reconstructable,
                 instance=instance,
                 run_config=plan.run_config_for(threads, data_dir),
                 tags={t.SWEEP_ID: sweep_id, t.SWEEP_CONFIGURATION: label},

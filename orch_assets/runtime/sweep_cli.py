@@ -36,7 +36,7 @@ def add_sweep_parser(commands: Any) -> None:
         "--config", metavar="YAML", help="file of further flat run config (scenario parameters)"
     )
     parser.add_argument(
-        "--execution", metavar="JSON", help='executor block for every run, e.g. \'{"config": {}}\''
+        "--execution", metavar="JSON", help="executor block for every run, e.g. '{\"config\": {}}'"
     )
     parser.add_argument(
         "--memory-budget-gb", type=float, help="default: 80%% of this machine's RAM"
@@ -110,7 +110,7 @@ def sweep(args: argparse.Namespace) -> int:
         print("The report failed; see the run in the UI.")
         return 1
     metadata = report.get_asset_materialization_events()[0].materialization.metadata
-    print(metadata["report"].value.split("\n\n![")[0])
+    print(str(metadata["report"].value).split("\n\n![")[0])
     print(f"\nChart: {metadata['chart'].value}" if "chart" in metadata else "")
     checks = report.get_asset_check_evaluations()
     if result.failed:

@@ -33,6 +33,17 @@ SWEEP_CONFIGURATION = "orch/sweep_configuration"
 METRIC_TAGS = (PEAK_RSS_BYTES, MEAN_CPU_PERCENT)
 
 
+def with_simulation_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """``tags`` plus, for a run of several simulations (``all_scenarios`` tags them
+    ``orch/dbt_threads/<simulation>``), each such key's value when all its simulations agree."""
+    merged = dict(tags)
+    for key in (DBT_THREADS, DBT_THREADS_SOURCE, N_EMPLOYEES, YEARS):
+        values = {v for k, v in tags.items() if k.startswith(f"{key}/")}
+        if key not in merged and len(values) == 1:
+            merged[key] = values.pop()
+    return merged
+
+
 def tag_int(tags: Mapping[str, str], key: str) -> int | None:
     """The tag as an int, or ``None`` when it is missing or not a number."""
     try:

@@ -64,7 +64,7 @@ def free_dead_holders(instance: dg.DagsterInstance, pool: str, claimant: str) ->
     return freed
 
 
-def _pool_limit(context: dg.OpExecutionContext, pool: str) -> int | None:
+def _pool_limit(context: dg.OpExecutionContext | dg.AssetExecutionContext, pool: str) -> int | None:
     """The pool's limit, set to the instance's ``default_limit`` on first use as Dagster does."""
     storage = context.instance.event_log_storage
     limits = {p.name: p.limit for p in storage.get_pool_limits()}
@@ -75,7 +75,9 @@ def _pool_limit(context: dg.OpExecutionContext, pool: str) -> int | None:
 
 
 @contextmanager
-def hold_pool(context: dg.OpExecutionContext, pool: str) -> Iterator[None]:
+def hold_pool(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext, pool: str
+) -> Iterator[None]:
     """Holds one slot of the instance pool ``pool`` for the body; waits while it is full.
 
     A pool without a limit (an instance without ``concurrency.pools.default_limit``, e.g. the

@@ -56,12 +56,16 @@ from orch_assets.simulation.results import (
 TAG_PREFIX = "orch/"
 
 
-def _add_run_tags(context: dg.OpExecutionContext, tags: Mapping[str, str]) -> None:
+def _add_run_tags(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext, tags: Mapping[str, str]
+) -> None:
     with _RUN_TAGS_LOCK:
         context.instance.add_run_tags(context.run.run_id, dict(tags))
 
 
-def _dbt_threads(context: dg.AssetExecutionContext, config: SimulationConfig) -> tuple[int, str]:
+def _dbt_threads(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext, config: SimulationConfig
+) -> tuple[int, str]:
     """Configured threads, never more than the adaptive executor's live cap for this run."""
 
     def recorded() -> tuple[int, str] | None:
@@ -218,7 +222,7 @@ class _SimulationStream:
 
     def __init__(
         self,
-        context: dg.AssetExecutionContext,
+        context: dg.OpExecutionContext | dg.AssetExecutionContext,
         manifest: Mapping[str, Any],
         translator: DagsterDbtTranslator,
         years: list[int],
@@ -235,7 +239,9 @@ class _SimulationStream:
         self.partition = partition
         self.results: list[YearResults] = []
         self._pending: list[dict[str, Any]] = []
-        by_name = {p["name"]: p for p in manifest["nodes"].values() if p["resource_type"] == "model"}
+        by_name = {
+            p["name"]: p for p in manifest["nodes"].values() if p["resource_type"] == "model"
+        }
         self._result_keys = [
             translator.get_asset_key(by_name[name]) for name in (SNAPSHOT_MODEL, SUMMARY_MODEL)
         ]
@@ -284,7 +290,7 @@ class _SimulationStream:
             metadata["orch/fingerprint"] = simulation_fingerprint(
                 {**self.kept_rows, **{r.year: r.fingerprint_rows for r in self.results}}
             )
-        extra = {key: metadata for key in self._result_keys}
+        extra = dict.fromkeys(self._result_keys, metadata)
         for raw in self._pending:
             yield from dbt_node_events(
                 self.context, self.manifest, self.translator, raw, year.year, final, extra,

@@ -7,6 +7,7 @@ SIGKILLs the parent and watches the child with psutil.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -106,10 +107,8 @@ def test_a_worker_exits_within_seconds_when_its_parent_is_killed(
         assert took < 5
     finally:
         for pid, kill in ((child_pid, os.kill), (parent.pid, os.killpg)):  # the forked sibling
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def test_control_messages_reach_their_handler_by_type_and_end_of_file_ends_the_worker() -> None:

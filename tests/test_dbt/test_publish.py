@@ -24,7 +24,7 @@ TABLES = ["events", "snapshot", "summary"]
 def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A database with three tables of 2025-2027: 10, 20, 1 rows a year."""
     connection = duckdb.connect(str(tmp_path / "workforce.duckdb"))
-    for table, rows in zip(TABLES, (10, 20, 1)):
+    for table, rows in zip(TABLES, (10, 20, 1), strict=True):
         connection.execute(
             f"create table {table} as select (2025 + y)::int as simulation_year, i as id "
             f"from range(3) a(y), range({rows}) b(i)"

@@ -79,7 +79,9 @@ def test_threads_come_from_run_config_then_environment_then_cpu_count() -> None:
      ("termination_rates", {"0-1": -0.1}, r"termination_rates\['0-1'\] must be between")],
     ids=["end-before-start", "no-employees", "from-after-end", "merit-over-100pc", "negative-rate"],
 )  # fmt: skip
-def test_out_of_range_options_are_rejected_naming_the_field(field: str, value: object, message: str) -> None:
+def test_out_of_range_options_are_rejected_naming_the_field(
+    field: str, value: object, message: str
+) -> None:
     with pytest.raises(ValueError, match=message):
         SimulationConfig(**{field: value})
 

@@ -54,7 +54,7 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Swept]:
     with dg.DagsterInstance.from_config(str(home)) as instance:
         failed = run_simulation(
             instance, home / "failed_data", n_employees=1000, start_year=2025, end_year=2025,
-            census_file=str(bad_census),
+            census_file=str(bad_census), threads=2,
         )  # fmt: skip
         assert not failed.success
         yield Swept(home, instance, completed.stdout, completed.returncode, seconds, failed.run_id)

@@ -21,7 +21,9 @@ def toy_simulation(context: dg.OpExecutionContext, config: ToySimulationConfig) 
     con = duckdb.connect()
     try:
         con.execute(f"set threads = {config.threads}")
-        con.execute(f"create table out as select range as id, {value} as v from range({config.n_rows})")
+        con.execute(
+            f"create table out as select range as id, {value} as v from range({config.n_rows})"
+        )
         fingerprint = con.execute("select sum(hash(o))::varchar from out o").fetchone()[0]
     finally:
         con.close()
@@ -46,7 +48,9 @@ def toy_simulation_job() -> None:
 def run_toy(instance: dg.DagsterInstance, threads: int, use_random: bool) -> str:
     result = toy_simulation_job.execute_in_process(
         instance=instance,
-        run_config={"ops": {"toy_simulation": {"config": {"threads": threads, "use_random": use_random}}}},
+        run_config={
+            "ops": {"toy_simulation": {"config": {"threads": threads, "use_random": use_random}}}
+        },
     )
     assert result.success
     return result.run_id

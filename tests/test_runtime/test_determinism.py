@@ -7,7 +7,9 @@ from tests.test_runtime.rows import make_row
 
 
 def test_same_inputs_at_two_thread_settings_with_one_fingerprint_pass() -> None:
-    result = check_determinism([make_row("a", 1, 10.0), make_row("b", 2, 9.0), make_row("c", 2, 9.5)])
+    result = check_determinism(
+        [make_row("a", 1, 10.0), make_row("b", 2, 9.0), make_row("c", 2, 9.5)]
+    )
 
     assert result.passed
     assert result.statement().startswith("Outputs identical across 2 configurations (3 runs")
@@ -15,7 +17,10 @@ def test_same_inputs_at_two_thread_settings_with_one_fingerprint_pass() -> None:
 
 def test_different_fingerprints_for_the_same_inputs_fail_naming_runs_and_configurations() -> None:
     result = check_determinism(
-        [make_row("run-a", 1, 10.0, fingerprint="1" * 64), make_row("run-b", 2, 9.0, fingerprint="2" * 64)]
+        [
+            make_row("run-a", 1, 10.0, fingerprint="1" * 64),
+            make_row("run-b", 2, 9.0, fingerprint="2" * 64),
+        ]
     )
 
     assert not result.passed

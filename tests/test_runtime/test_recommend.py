@@ -73,7 +73,9 @@ def test_just_outside_the_tolerance_is_not_a_tie(tmp_path: Path) -> None:
 
 def test_noisy_repeats_widen_the_tie_to_the_measured_noise(tmp_path: Path) -> None:
     # Repeats spread by +-20 %: 4 threads' 12 % lead is inside the noise.
-    rec = _recommended(tmp_path, _sweep({1: [7.2, 9.0, 10.8], 2: [8.5, 9.0, 9.5], 4: [6.4, 8.0, 9.6]}))
+    rec = _recommended(
+        tmp_path, _sweep({1: [7.2, 9.0, 10.8], 2: [8.5, 9.0, 9.5], 4: [6.4, 8.0, 9.6]})
+    )
 
     assert rec.noise == pytest.approx(0.2)
     assert rec.fastest.dbt_threads == 4
@@ -105,15 +107,32 @@ def _store_recommendation(
     home: Path, n_employees: int, n_years: int, threads: int, host: str = "this-host"
 ) -> None:
     table = _table(home, [])
-    rec = recommend(summarize(_sweep({threads: [5.0]})), 8 * GIB)
-    table.save_recommendation(recommendation_record(rec, host, n_employees, n_years, source="sweep s1"))
+    rec = recommend(summarize(_sweep({threads: [5.0, 5.0]})), 8 * GIB)
+    table.save_recommendation(
+        recommendation_record(rec, host, n_employees, n_years, source="sweep s1")
+    )
 
 
 @pytest.mark.parametrize(
     ("n_employees", "n_years", "expected"),
-    [(10_000, 5, 4), (12_000, 5, 4), (20_000, 5, 4), (10_000, 6, 4), (100_000, 5, 2), (30_000, 5, None),
-     (1_000, 5, None)],
-    ids=["exact", "near", "twice", "one-more-year", "other-exact", "between-too-far", "ten-times-smaller"],
+    [
+        (10_000, 5, 4),
+        (12_000, 5, 4),
+        (20_000, 5, 4),
+        (10_000, 6, 4),
+        (100_000, 5, 2),
+        (30_000, 5, None),
+        (1_000, 5, None),
+    ],
+    ids=[
+        "exact",
+        "near",
+        "twice",
+        "one-more-year",
+        "other-exact",
+        "between-too-far",
+        "ten-times-smaller",
+    ],
 )
 def test_the_nearest_recorded_workload_within_a_factor_of_two_is_used(
     tmp_path: Path, n_employees: int, n_years: int, expected: int | None
@@ -138,12 +157,16 @@ def test_the_lookup_says_what_it_found(tmp_path: Path) -> None:
     assert "sweep s1" in found.describe()
 
 
-def test_without_a_runtime_database_there_is_no_recommendation_and_none_is_created(tmp_path: Path) -> None:
+def test_without_a_runtime_database_there_is_no_recommendation_and_none_is_created(
+    tmp_path: Path,
+) -> None:
     assert recommended_threads(tmp_path, 10_000, 5) is None
     assert not (tmp_path / RUNTIME_DIR_NAME).exists()
 
 
-def test_a_database_busy_in_another_process_gives_no_recommendation_within_seconds(tmp_path: Path) -> None:
+def test_a_database_busy_in_another_process_gives_no_recommendation_within_seconds(
+    tmp_path: Path,
+) -> None:
     _store_recommendation(tmp_path, 10_000, 5, threads=4, host=socket.gethostname())
     assert recommended_threads(tmp_path, 10_000, 5) == 4, "found while the file is free"
     path = tmp_path / RUNTIME_DIR_NAME / DATABASE_NAME

@@ -8,6 +8,7 @@ import orch_assets.executor as executor
 from orch_assets.runtime import tags
 from orch_assets.runtime.records import (
     configuration_label,
+    configured_threads,
     inputs_key,
     parallel_efficiency,
     peak_overlap,
@@ -18,7 +19,9 @@ SIMULATION_TAGS = {tags.YEARS: "2025-2026", tags.SIMULATION: "baseline"}
 
 
 def _key(config: dict, tags_: dict | None = None, code_version: str | None = "v1") -> str:
-    return inputs_key(run_inputs("workforce_simulation", config, tags_ or SIMULATION_TAGS, code_version))
+    return inputs_key(
+        run_inputs("workforce_simulation", config, tags_ or SIMULATION_TAGS, code_version)
+    )
 
 
 def test_threads_executor_and_data_directory_do_not_change_the_inputs() -> None:
@@ -33,7 +36,9 @@ def test_threads_executor_and_data_directory_do_not_change_the_inputs() -> None:
 
 
 def test_unset_options_and_their_explicit_defaults_are_the_same_inputs() -> None:
-    assert _key({"n_employees": 1000}) == _key({"n_employees": 1000, "random_seed": 42, "start_year": 2025})
+    assert _key({"n_employees": 1000}) == _key(
+        {"n_employees": 1000, "random_seed": 42, "start_year": 2025}
+    )
 
 
 @pytest.mark.parametrize(
@@ -78,3 +83,26 @@ def test_tag_names_match_the_adaptive_executor() -> None:
         executor.MODE_TAG, executor.MAX_CONCURRENT_TAG, executor.PEAK_RSS_TAG,
         executor.MEAN_CPU_TAG, executor.PEAK_CONCURRENCY_TAG,
     )  # fmt: skip
+
+
+def test_a_run_of_several_simulations_reports_the_threads_they_share() -> None:
+    shared = {"orch/dbt_threads/scenario_a": "3", "orch/dbt_threads/scenario_b": "3"}
+    assert tags.tag_int(tags.with_simulation_tags(shared), tags.DBT_THREADS) == 3
+    differing = {**shared, "orch/dbt_threads/scenario_b": "2"}
+    assert tags.DBT_THREADS not in tags.with_simulation_tags(differing)
+
+
+@pytest.mark.parametrize(
+    ("run_config", "expected"),
+    [
+        ({"threads": 4}, 4),
+        ({"ops": {"workforce_models": {"config": {"threads": 2}}}}, 2),
+        ({"threads": "auto"}, None),
+        ({}, None),
+    ],
+    ids=["flat", "op-config", "auto", "unset"],
+)
+def test_threads_set_in_run_config_are_known_without_the_step_tag(
+    run_config: dict, expected: int | None
+) -> None:
+    assert configured_threads(run_config) == expected

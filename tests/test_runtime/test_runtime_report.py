@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -14,11 +15,13 @@ from orch_assets.runtime.store import RuntimeStore
 from orch_assets.sensors import orch_runtime_recorder
 from tests.test_runtime.conftest import Swept
 from tests.test_runtime.jobs import run_toy
+from tests.test_runtime.rows import make_row
+from tests.test_simulation.helpers import run_simulation
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _metadata(result: dg.ExecuteInProcessResult) -> dict:
+def _metadata(result: dg.ExecuteInProcessResult) -> Mapping[str, dg.MetadataValue]:
     (event,) = result.get_asset_materialization_events()
     return event.materialization.metadata
 
@@ -28,7 +31,9 @@ def _check(result: dg.ExecuteInProcessResult) -> dg.AssetCheckEvaluation:
     return evaluation
 
 
-def test_the_sweep_report_shows_medians_chart_recommendation_and_identical_outputs(swept: Swept) -> None:
+def test_a_sweep_of_one_run_each_shows_medians_and_chart_but_asks_for_more_runs(
+    swept: Swept,
+) -> None:
     result = materialize_runtime_report(swept.instance)
 
     assert result.success
@@ -41,18 +46,69 @@ def test_the_sweep_report_shows_medians_chart_recommendation_and_identical_outpu
     assert chart.is_relative_to(swept.home)
     embedded = report.split("data:image/png;base64,")[1].split(")")[0]
     assert base64.b64decode(embedded) == chart.read_bytes()
-    assert metadata["recommended_threads"].value in (1, 2)
+    assert "recommended_threads" not in metadata and "(recommended)" not in report
+    assert "not enough evidence" in metadata["evidence"].value
+    command = (
+        "orch-assets sweep --threads 1,2 --repeats 2 --n-employees 1000 --start-year 2025 "
+        "--end-year 2025 --random-seed 42 --config params.yaml  # params.yaml: {merit_pct: 0.04}"
+    )
+    assert metadata["sweep_command"].value == command
+    assert command in report
+    assert find_recommendation(swept.instance, n_employees=1000, n_years=1) is None
     assert _check(result).passed
 
 
-def test_the_report_stores_the_recommendation_for_threads_auto(swept: Swept) -> None:
-    result = materialize_runtime_report(swept.instance)
-    recommended = _metadata(result)["recommended_threads"].value
+def test_the_report_on_one_ordinary_run_says_not_enough_evidence_and_the_sweep_to_run(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    run = run_simulation(instance, tmp_path, n_employees=300, start_year=2025, end_year=2025)
+    assert run.success
+    _record(instance)
 
-    found = find_recommendation(swept.instance, n_employees=1000, n_years=1)
+    metadata = _metadata(materialize_runtime_report(instance))
 
-    assert found is not None and found.dbt_threads == recommended
-    assert found.source.startswith("sweep ")
+    threads = instance.get_run_by_id(run.run_id).tags["orch/dbt_threads"]
+    assert f"recorded: threads={threads}" in metadata["evidence"].value
+    assert "not enough evidence" in metadata["report"].value
+    assert "(recommended)" not in metadata["report"].value and "chart" not in metadata
+    pair = ",".join(sorted({"1", threads}, key=int)) if threads != "1" else "1,2"
+    assert metadata["sweep_command"].value == (
+        f"orch-assets sweep --threads {pair} --repeats 2 --n-employees 300 --start-year 2025 "
+        "--end-year 2025 --random-seed 42"
+    )
+
+
+def _two_runs_each(instance: dg.DagsterInstance, walls: dict[int, float]) -> None:
+    rows = [
+        make_row(f"t{threads}-{repeat}", threads, wall, host="this-host", n_employees=2000)
+        for threads, wall in walls.items()
+        for repeat in range(2)
+    ]
+    RuntimeStore().table(instance).upsert(rows)
+
+
+def test_two_configurations_with_two_runs_each_are_recommended_and_stored_for_threads_auto(
+    instance: dg.DagsterInstance,
+) -> None:
+    _two_runs_each(instance, {1: 10.0, 2: 6.0})
+
+    metadata = _metadata(materialize_runtime_report(instance))
+
+    assert metadata["recommended_threads"].value == 2
+    assert metadata["evidence"].value == "enough" and "sweep_command" not in metadata
+    assert "threads=2 **(recommended)**" in metadata["report"].value
+    found = find_recommendation(instance, n_employees=2000, n_years=1, host="this-host")
+    assert found is not None and found.dbt_threads == 2
+
+
+def test_a_configuration_with_one_run_does_not_compete(instance: dg.DagsterInstance) -> None:
+    _two_runs_each(instance, {1: 10.0, 2: 8.0})
+    RuntimeStore().table(instance).upsert([make_row("t4-0", 4, 2.0, host="this-host")])
+
+    metadata = _metadata(materialize_runtime_report(instance))
+
+    assert metadata["recommended_threads"].value == 2, "threads=4 was fastest, once"
+    assert "too few runs to compete: threads=4" in metadata["report"].value
 
 
 def _record(instance: dg.DagsterInstance) -> None:
@@ -62,7 +118,9 @@ def _record(instance: dg.DagsterInstance) -> None:
     orch_runtime_recorder(context)
 
 
-def test_a_non_deterministic_job_fails_the_check_naming_its_runs(instance: dg.DagsterInstance) -> None:
+def test_a_non_deterministic_job_fails_the_check_naming_its_runs(
+    instance: dg.DagsterInstance,
+) -> None:
     one = run_toy(instance, threads=1, use_random=True)
     two = run_toy(instance, threads=2, use_random=True)
     _record(instance)
@@ -73,7 +131,12 @@ def test_a_non_deterministic_job_fails_the_check_naming_its_runs(instance: dg.Da
     assert not evaluation.passed
     assert sorted(evaluation.metadata["mismatched_runs"].value) == sorted([one, two])
     statement = evaluation.metadata["statement"].value
-    assert one in statement and two in statement and "threads=1" in statement and "threads=2" in statement
+    assert (
+        one in statement
+        and two in statement
+        and "threads=1" in statement
+        and "threads=2" in statement
+    )
     assert "DIFFER" in _metadata(result)["determinism"].value
 
 
@@ -88,7 +151,9 @@ def test_the_same_job_made_deterministic_passes_the_check(instance: dg.DagsterIn
     assert "identical across 2 configurations" in evaluation.metadata["statement"].value
 
 
-def test_without_recorded_runs_the_report_fails_saying_how_to_get_some(instance: dg.DagsterInstance) -> None:
+def test_without_recorded_runs_the_report_fails_saying_how_to_get_some(
+    instance: dg.DagsterInstance,
+) -> None:
     result = materialize_runtime_report(instance)
 
     assert not result.success

@@ -22,7 +22,9 @@ def _ids(records: list[dg.RunRecord]) -> list[str]:
     return [r.dagster_run.run_id for r in records]
 
 
-def test_the_cursor_moves_past_recorded_runs_in_batches(instance: dg.DagsterInstance, tmp_path: Path) -> None:
+def test_the_cursor_moves_past_recorded_runs_in_batches(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
     table = RuntimeTable(tmp_path / "runtime.duckdb")
     runs = [run_toy(instance, threads=1, use_random=False) for _ in range(3)]
 
@@ -37,7 +39,9 @@ def test_the_cursor_moves_past_recorded_runs_in_batches(instance: dg.DagsterInst
     assert third == []
 
 
-def test_a_run_missed_just_before_the_cursor_is_still_found(instance: dg.DagsterInstance, tmp_path: Path) -> None:
+def test_a_run_missed_just_before_the_cursor_is_still_found(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
     table = RuntimeTable(tmp_path / "runtime.duckdb")
     run_id = run_toy(instance, threads=1, use_random=False)
     updated = instance.get_run_record_by_id(run_id).update_timestamp.timestamp()
@@ -47,7 +51,9 @@ def test_a_run_missed_just_before_the_cursor_is_still_found(instance: dg.Dagster
     assert _ids(pending) == [run_id]
 
 
-def test_tags_added_after_a_run_ended_get_it_recorded_again(instance: dg.DagsterInstance, tmp_path: Path) -> None:
+def test_tags_added_after_a_run_ended_get_it_recorded_again(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
     table = RuntimeTable(tmp_path / "runtime.duckdb")
     run_id = run_toy(instance, threads=1, use_random=False)
     pending, cursor = finished_runs_to_record(instance, table, ScanCursor(), limit=10)

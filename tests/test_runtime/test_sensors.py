@@ -16,11 +16,15 @@ from tests.test_runtime.conftest import Swept
 from tests.test_runtime.jobs import self_observing_job
 
 
-def _evaluate(instance: dg.DagsterInstance, store: RuntimeStore, cursor: str | None) -> dg.SensorResult:
+def _evaluate(
+    instance: dg.DagsterInstance, store: RuntimeStore, cursor: str | None
+) -> dg.SensorResult:
     context = dg.build_sensor_context(
         instance=instance, cursor=cursor, definitions=defs, resources={"runtime_store": store}
     )
-    return orch_runtime_recorder(context)
+    result = orch_runtime_recorder(context)
+    assert isinstance(result, dg.SensorResult)
+    return result
 
 
 def _finished_run_ids(instance: dg.DagsterInstance) -> set[str]:
@@ -52,12 +56,16 @@ def test_repeated_and_restarted_evaluations_record_exactly_one_row_per_run(
     assert not restarted.asset_events, "a reset cursor re-reads history but records nothing twice"
 
 
-def test_rows_recorded_by_the_sensor_match_those_the_sweep_recorded(swept: Swept, tmp_path: Path) -> None:
+def test_rows_recorded_by_the_sensor_match_those_the_sweep_recorded(
+    swept: Swept, tmp_path: Path
+) -> None:
     store = RuntimeStore(directory=str(tmp_path / "runtime"))
     _evaluate(swept.instance, store, None)
 
     by_sensor = {r.run_id: r for r in store.table(swept.instance).rows("sweep_id is not null")}
-    by_sweep = {r.run_id: r for r in RuntimeStore().table(swept.instance).rows("sweep_id is not null")}
+    by_sweep = {
+        r.run_id: r for r in RuntimeStore().table(swept.instance).rows("sweep_id is not null")
+    }
 
     assert set(by_sensor) == set(by_sweep) and len(by_sweep) == 2
     for run_id, row in by_sweep.items():
@@ -67,7 +75,9 @@ def test_rows_recorded_by_the_sensor_match_those_the_sweep_recorded(swept: Swept
         )  # fmt: skip
 
 
-def test_a_failed_run_is_recorded_as_failed_with_missing_tags_as_null(swept: Swept, tmp_path: Path) -> None:
+def test_a_failed_run_is_recorded_as_failed_with_missing_tags_as_null(
+    swept: Swept, tmp_path: Path
+) -> None:
     store = RuntimeStore(directory=str(tmp_path / "runtime"))
     _evaluate(swept.instance, store, None)
 
@@ -79,6 +89,8 @@ def test_a_failed_run_is_recorded_as_failed_with_missing_tags_as_null(swept: Swe
     assert row.n_steps == 1 and row.step_seconds is not None
     assert row.fingerprint is None, "the simulation never finished"
     tags = swept.instance.get_run_by_id(swept.failed_run_id).tags
+    assert "orch/dbt_threads" not in tags, "the run failed before the step tagged its threads"
+    assert row.dbt_threads == 2 and row.configuration.startswith("threads=2"), "from run config"
     assert (row.executor_mode is None) == ("orch/mode" not in tags)
     assert (row.peak_rss_bytes is None) == ("orch/peak_rss_bytes" not in tags)
 
@@ -89,7 +101,9 @@ def test_a_successful_simulation_row_carries_workload_threads_and_fingerprint(
     store = RuntimeStore(directory=str(tmp_path / "runtime"))
     _evaluate(swept.instance, store, None)
 
-    rows = store.table(swept.instance).rows("job_name = 'workforce_simulation' and status = 'success'")
+    rows = store.table(swept.instance).rows(
+        "job_name = 'workforce_simulation' and status = 'success'"
+    )
 
     assert sorted(r.dbt_threads for r in rows) == [1, 2]
     for row in rows:
@@ -103,7 +117,9 @@ def test_a_successful_simulation_row_carries_workload_threads_and_fingerprint(
             assert row.max_concurrent == int(tags["orch/max_concurrent"])
 
 
-def test_executor_tags_when_present_are_recorded(instance: dg.DagsterInstance, tmp_path: Path) -> None:
+def test_executor_tags_when_present_are_recorded(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
     from tests.test_runtime.jobs import toy_simulation_job
 
     executor_tags = {
@@ -116,12 +132,18 @@ def test_executor_tags_when_present_are_recorded(instance: dg.DagsterInstance, t
 
     (row,) = store.table(instance).rows("run_id = ?", [run_id])
     assert (row.executor_mode, row.max_concurrent, row.peak_concurrency) == ("thread", 4, 3)
-    assert (row.peak_rss_bytes, row.mean_cpu_percent, row.metrics_source) == (123456789, 150.5, "executor")
+    assert (row.peak_rss_bytes, row.mean_cpu_percent, row.metrics_source) == (
+        123456789,
+        150.5,
+        "executor",
+    )
     assert row.configuration == "threads=1 thread/4"
     assert row.parallel_efficiency == row.step_seconds / (row.wall_seconds * 4)
 
 
-def test_a_run_still_going_is_not_recorded_until_it_ends(instance: dg.DagsterInstance, tmp_path: Path) -> None:
+def test_a_run_still_going_is_not_recorded_until_it_ends(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
     runtime_dir = str(tmp_path / "runtime")
     result = self_observing_job.execute_in_process(
         instance=instance,

@@ -44,7 +44,10 @@ def test_a_file_from_an_older_schema_gains_the_new_columns(tmp_path: Path) -> No
     table = RuntimeTable(path)
     table.upsert([make_row("new-run", threads=1, wall=1.0)])
 
-    assert {r.run_id: r.job_name for r in table.rows()} == {"old-run": "old_job", "new-run": "workforce_simulation"}
+    assert {r.run_id: r.job_name for r in table.rows()} == {
+        "old-run": "old_job",
+        "new-run": "workforce_simulation",
+    }
 
 
 def test_a_writer_waits_for_another_process_to_release_the_file(tmp_path: Path) -> None:

@@ -20,8 +20,12 @@ def test_launches_interleave_configurations_round_by_round() -> None:
 
 @pytest.mark.parametrize(
     "plan",
-    [dict(threads=()), dict(threads=(1, 1)), dict(threads=(1,), repeats=0),
-     dict(threads=(1,), run_config={"threads": 2})],
+    [
+        dict(threads=()),
+        dict(threads=(1, 1)),
+        dict(threads=(1,), repeats=0),
+        dict(threads=(1,), run_config={"threads": 2}),
+    ],
     ids=["no-threads", "duplicate", "no-repeats", "threads-in-config"],
 )
 def test_an_invalid_plan_is_rejected(plan: dict) -> None:
@@ -29,7 +33,9 @@ def test_an_invalid_plan_is_rejected(plan: dict) -> None:
         SweepPlan(**plan)
 
 
-@pytest.mark.parametrize("text", ["0,1", "1,17", "auto", "1,x"], ids=["zero", "seventeen", "auto", "text"])
+@pytest.mark.parametrize(
+    "text", ["0,1", "1,17", "auto", "1,x"], ids=["zero", "seventeen", "auto", "text"]
+)
 def test_thread_lists_accept_only_explicit_counts_from_1_to_16(text: str) -> None:
     with pytest.raises(ValueError):
         parse_thread_list(text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import dagster as dg
@@ -49,7 +50,7 @@ def test_all_scenarios_run_in_parallel_and_equal_each_scenario_run_alone(
 
     windows = sorted(_step_windows(instance, together.run_id).values())
     assert len(windows) == len(names)
-    assert any(b[0] < a[1] for a, b in zip(windows, windows[1:])), f"no overlap: {windows}"
+    assert any(b[0] < a[1] for a, b in pairwise(windows)), f"no overlap: {windows}"
 
     materialized = instance.fetch_materializations(SUMMARY_KEY, limit=100).records
     partitions = {(r.partition_key, r.asset_materialization.metadata["simulation_year"].value)
@@ -60,7 +61,9 @@ def test_all_scenarios_run_in_parallel_and_equal_each_scenario_run_alone(
         [scenario_comparison],
         resources={"simulation_store": SimulationStore(data_dir=str(tmp_path / "together"))},
     )
-    metadata = comparison.asset_materializations_for_node("scenarios__scenario_comparison")[0].metadata
+    metadata = comparison.asset_materializations_for_node("scenarios__scenario_comparison")[
+        0
+    ].metadata
     compared = {(r.data["scenario"], r.data["simulation_year"]): r.data
                 for r in metadata["comparison"].value.records}  # fmt: skip
     assert set(compared) == {(n, y) for n in names for y in (2025, 2026)}
@@ -73,6 +76,6 @@ def test_all_scenarios_run_in_parallel_and_equal_each_scenario_run_alone(
         alone_tags = instance.get_run_by_id(alone.run_id).tags
         assert alone_tags["orch/fingerprint"] == fingerprints[name], name
         logs = [e.user_message for e in instance.all_logs(alone.run_id)]
-        assert any(f"pool duckdb/scenario_{name} has no limit on this instance" in m for m in logs), (
-            "an instance without pool limits is told that the database is not guarded"
-        )
+        assert any(
+            f"pool duckdb/scenario_{name} has no limit on this instance" in m for m in logs
+        ), "an instance without pool limits is told that the database is not guarded"

@@ -43,7 +43,9 @@ def _materialize(data_dir: Path) -> dg.ExecuteInProcessResult:
     )
 
 
-def test_the_comparison_has_one_row_per_scenario_and_year_and_an_inline_chart(tmp_path: Path) -> None:
+def test_the_comparison_has_one_row_per_scenario_and_year_and_an_inline_chart(
+    tmp_path: Path,
+) -> None:
     _fake_scenario(tmp_path, "baseline", [100, 103])
     _fake_scenario(tmp_path, "high_growth", [100, 108])
 
@@ -98,6 +100,6 @@ def test_while_a_process_writes_a_scenario_the_comparison_shows_its_published_ye
     metadata = result.asset_materializations_for_node("scenarios__scenario_comparison")[0].metadata
     rows = [r.data for r in metadata["comparison"].value.records]
     assert [(r["simulation_year"], r["headcount"]) for r in rows] == [(2025, 100), (2026, 103)]
-    source = metadata["sources"].value["baseline"]
+    source = metadata["sources"].value["baseline"]  # type: ignore[index]
     assert f"being written by another process (pid {writer.pid}" in source
     assert source.endswith("showing published results up to year 2026")

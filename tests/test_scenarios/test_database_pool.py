@@ -24,6 +24,9 @@ POOL = f"duckdb/scenario_{SCENARIO}"
 HOLDER = ("holder-run", "holder-step")
 TIMEOUT_S = 120
 
+# Daemons and held pools: one such test at a time (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("daemon")
+
 
 @pytest.fixture
 def pooled_instance() -> Iterator[dg.DagsterInstance]:
@@ -78,4 +81,3 @@ def test_a_scenario_run_waits_while_another_step_holds_its_database_pool(
     assert any(m.startswith(f"Pool {POOL} claimed after") for m in _messages(pooled_instance))
     assert database.exists()
     assert storage.get_concurrency_info(POOL).claimed_slots == [], "the step released its slot"
-

@@ -33,6 +33,9 @@ SCENARIO_RUN: Launch = (
 )  # fmt: skip
 ALL_SCENARIOS_RUN: Launch = ("all_scenarios", SHAPE, {})
 
+# Daemons and held pools: one such test at a time (tests/conftest.py).
+pytestmark = pytest.mark.xdist_group("daemon")
+
 
 def _cli(name: str) -> str:
     return str(Path(sys.executable).with_name(name))
@@ -116,7 +119,9 @@ def test_without_the_partition_rule_the_same_launches_overlap(
     assert second.start_time < first.end_time, "without the rule both runs start at once"
 
 
-def _writing_window(instance: dg.DagsterInstance, run_id: str, step_key: str) -> tuple[float, float]:
+def _writing_window(
+    instance: dg.DagsterInstance, run_id: str, step_key: str
+) -> tuple[float, float]:
     """From the step's first simulated year to its success: the time it writes the database."""
     start = end = None
     for record in instance.all_logs(run_id):

@@ -46,7 +46,9 @@ def test_the_instance_limits_one_run_per_database_and_scenario_and_one_step_per_
     assert config["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
 
 
-def test_every_scenario_op_of_the_multi_scenario_job_has_its_own_pool_and_runs_in_parallel() -> None:
+def test_every_scenario_op_of_the_multi_scenario_job_has_its_own_pool_and_runs_in_parallel() -> (
+    None
+):
     job = defs.resolve_job_def("all_scenarios")
 
     for node in job.nodes:

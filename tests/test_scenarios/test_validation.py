@@ -51,7 +51,9 @@ def test_two_files_with_one_name_are_rejected(tmp_path: Path) -> None:
     (tmp_path / "a.yaml").write_text("name: same\n")
     (tmp_path / "b.yaml").write_text("name: same\nparameters: {merit_pct: 0.02}\n")
 
-    with pytest.raises(ScenarioError, match=r"b\.yaml: name: duplicated scenario name 'same', also in .*a\.yaml"):
+    with pytest.raises(
+        ScenarioError, match=r"b\.yaml: name: duplicated scenario name 'same', also in .*a\.yaml"
+    ):
         load_scenarios(tmp_path)
 
 

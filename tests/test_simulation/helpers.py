@@ -64,7 +64,9 @@ def query(db_path: Path, sql: str) -> list[tuple[Any, ...]]:
         con.close()
 
 
-def table_fingerprint(db_path: Path, table: str = "fct_workforce_snapshot") -> list[tuple[Any, ...]]:
+def table_fingerprint(
+    db_path: Path, table: str = "fct_workforce_snapshot"
+) -> list[tuple[Any, ...]]:
     """Per year: row count and an order-independent hash of every row (computed here, not by the job)."""
     return query(
         db_path,

@@ -28,7 +28,9 @@ def _execute(config: dict, env: dict[str, str], tmp_path: Path) -> subprocess.Co
 def test_dagster_job_execute_runs_the_simulation_and_summary_shows_each_year(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
-    result = _execute({"start_year": 2025, "end_year": 2026, "n_employees": 1000}, cli_env, tmp_path)
+    result = _execute(
+        {"start_year": 2025, "end_year": 2026, "n_employees": 1000}, cli_env, tmp_path
+    )
 
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     summary = subprocess.run(

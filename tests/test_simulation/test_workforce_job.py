@@ -16,6 +16,7 @@ from tests.test_simulation.helpers import (
 )
 
 
+
 def _materialized_years(result: dg.JobExecutionResult, asset: str) -> list[int]:
     return sorted(
         event.materialization.metadata["simulation_year"].value
@@ -24,7 +25,9 @@ def _materialized_years(result: dg.JobExecutionResult, asset: str) -> list[int]:
     )
 
 
-def test_three_year_simulation_reconciles_every_year(instance: dg.DagsterInstance, tmp_path: Path) -> None:
+def test_three_year_simulation_reconciles_every_year(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
     result = run_simulation(instance, tmp_path, start_year=2025, end_year=2027, threads=2)
 
     assert result.success
@@ -51,7 +54,9 @@ def test_three_year_simulation_reconciles_every_year(instance: dg.DagsterInstanc
     )
     assert [row[0] for row in reconciliation] == [2025, 2026, 2027]
     assert reconciliation[0][1] == 1500, "year one starts from the whole census"
-    for (year, start, hires, exits, end), previous in zip(reconciliation, [None, *reconciliation]):
+    for (year, start, hires, exits, end), previous in zip(
+        reconciliation, [None, *reconciliation], strict=False
+    ):
         assert start + hires - exits == end, f"year {year} does not reconcile"
         if previous is not None:
             assert start == previous[4], f"year {year} starts from the {year - 1} snapshot"
@@ -69,7 +74,9 @@ def test_outputs_are_identical_at_threads_1_and_4_and_across_runs(
 ) -> None:
     fingerprints = {}
     for label, threads in [("t1", 1), ("t4", 4), ("t1-again", 1)]:
-        result = run_simulation(instance, tmp_path / label, start_year=2025, end_year=2026, threads=threads)
+        result = run_simulation(
+            instance, tmp_path / label, start_year=2025, end_year=2026, threads=threads
+        )
         assert result.success
         db = database(tmp_path / label)
         fingerprints[label] = (
@@ -109,7 +116,9 @@ def test_a_later_from_year_without_the_previous_snapshot_fails_before_dbt_runs(
     assert not database(tmp_path).exists()
 
 
-@pytest.mark.parametrize("threads", [0, 17, -1, "abc"], ids=["zero", "seventeen", "negative", "text"])
+@pytest.mark.parametrize(
+    "threads", [0, 17, -1, "abc"], ids=["zero", "seventeen", "negative", "text"]
+)
 def test_invalid_threads_are_rejected_at_launch_naming_the_field_and_range(
     instance: dg.DagsterInstance, tmp_path: Path, threads: object
 ) -> None:
@@ -210,4 +219,8 @@ def test_adaptive_executor_results_equal_the_in_process_executor(
         mode = instance.get_run_by_id(result.run_id).tags.get("orch/mode")
         assert mode == (None if label == "in_process" else label.split("-")[1])
 
-    assert fingerprints["in_process"] == fingerprints["adaptive-thread"] == fingerprints["adaptive-process"]
+    assert (
+        fingerprints["in_process"]
+        == fingerprints["adaptive-thread"]
+        == fingerprints["adaptive-process"]
+    )
