@@ -25,6 +25,8 @@ def _final_metadata(result: dg.JobExecutionResult) -> dict:
     return next(m for m in events if m["simulation_year"].value == 2026)
 
 
+# Four 2-year runs: about 150 s on an idle 2-core machine, over 300 s under load.
+@pytest.mark.timeout(900)
 def test_outputs_are_identical_at_threads_1_2_and_8_gated_and_ungated_and_across_runs(
     instance: dg.DagsterInstance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
