@@ -44,9 +44,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from orch_assets.dbt import publish
+from orch_assets.dbt._dbt_internals import node_execution_class
 from orch_assets.dbt.control import ControlChannel, dispatch, watch_parent
 from orch_assets.dbt.lock import DatabaseLockedError, connect_waiting
-from orch_assets.dbt._dbt_internals import node_execution_class
 from orch_assets.dbt.scheduling import BuildScheduler
 
 # The events dagster-dbt turns into asset events for dbt Core (as in `dbt --log-format json`).
