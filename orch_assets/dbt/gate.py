@@ -34,10 +34,15 @@ class NodeTiming:
     ready: float
     start: float
     end: float
+    # When the gate let it go to dbt's pool (None: ungated, it started when ready).
+    admitted: float | None = None
 
     @property
     def wait_s(self) -> float:
-        return max(0.0, self.start - self.ready)
+        """Seconds between ready and admitted: waiting for a class or cap slot."""
+        return max(
+            0.0, (self.start if self.admitted is None else self.admitted) - self.ready
+        )
 
     def to_message(self) -> dict[str, Any]:
         return {**asdict(self), "wait_s": round(self.wait_s, 3)}
@@ -117,6 +122,7 @@ class _Pending:
     kwds: dict[str, Any]
     callback: Callable[[Any], None] | None
     error_callback: Callable[[BaseException], None] | None
+    admitted: float | None = None
 
 
 _SEQUENCE = itertools.count()
@@ -178,6 +184,7 @@ class GatedPool:
             if item is None:
                 return False
             self._pending.remove(item)
+            item.admitted = time.time()
         self._submit(item)
         return True
 
@@ -210,6 +217,7 @@ class GatedPool:
                 )
                 self._pending.remove(best)
                 self._gate.take(best.execution_class)
+                best.admitted = time.time()
                 chosen.append(best)
         for item in chosen:
             self._submit(item)
@@ -228,7 +236,7 @@ class GatedPool:
                 self._on_timing(
                     NodeTiming(
                         item.unique_id, item.execution_class, threading.current_thread().name,
-                        item.ready, start, end,
+                        item.ready, start, end, item.admitted,
                     )
                 )  # fmt: skip
             self._dispatch()

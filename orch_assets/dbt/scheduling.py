@@ -110,9 +110,12 @@ class BuildScheduler:
             for pool in pools:
                 pool.detach()
                 self._pools.remove(pool)
-            waits = {t.unique_id: t.wait_s for t in gated}
-            timings.extend(
-                NodeTiming(uid, cls, thread, start - waits.get(uid, 0.0), start, end)
-                for uid, cls, thread, start, end in observed
-            )
+            by_node = {t.unique_id: t for t in gated}
+            for uid, cls, thread, start, end in observed:
+                gate_time = by_node.get(uid)
+                ready = gate_time.ready if gate_time else start
+                admitted = gate_time.admitted if gate_time else None
+                timings.append(
+                    NodeTiming(uid, cls, thread, ready, start, end, admitted)
+                )
             self.seconds.update({t.unique_id: t.end - t.start for t in timings})
