@@ -27,11 +27,13 @@ def dbt_node_events(
     final_year: bool,
     extra_metadata: Mapping[dg.AssetKey, Mapping[str, Any]] | None = None,
     partition: str | None = None,
+    node_metadata: Mapping[str, Any] | None = None,
 ) -> Iterator[dg.Output | dg.AssetMaterialization]:
     """Dagster events for one finished dbt model; tests and failures yield nothing here.
 
     In an op without assets (dagster-dbt then yields materializations, not outputs) every year is
     an ``AssetMaterialization``; ``partition`` is set on the materializations.
+    ``node_metadata`` (the node's timing in the build) is added to its event.
     """
     message = DbtCoreCliEventMessage(raw_event=raw_event, event_history_metadata={})
     for event in message.to_default_asset_events(
@@ -46,6 +48,7 @@ def dbt_node_events(
         metadata = {
             **event.metadata,
             YEAR_METADATA_KEY: year,
+            **(node_metadata or {}),
             **(extra_metadata or {}).get(key, {}),
         }
         if final_year and isinstance(event, dg.Output):

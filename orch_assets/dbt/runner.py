@@ -51,6 +51,10 @@ class WorkerRequest:
     # Run (with $year) just before a year's build starts, and right after it succeeded.
     year_started_sql: Sequence[str] = ()
     year_completed_sql: Sequence[str] = ()
+    # Model scheduling inside each build (orch_assets.dbt.scheduling): the run's class limits,
+    # the live cap at start, ordering, and node seconds recorded by earlier runs.
+    scheduling: Mapping[str, Any] = field(default_factory=dict)
+    later_years_exclude: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if self.database_path.name != DATABASE_FILE_NAME:
@@ -80,6 +84,8 @@ class WorkerRequest:
                 "publish": dict(self.publish) if self.publish else None,
                 "year_started_sql": list(self.year_started_sql),
                 "year_completed_sql": list(self.year_completed_sql),
+                "later_years_exclude": list(self.later_years_exclude),
+                **dict(self.scheduling),
             },
             default=str,
         )
@@ -133,6 +139,9 @@ class WorkerProcess:
                     proc.stdin.close()
             except OSError:
                 pass
+        # Slot requests and releases of a run-shared model gate (orch_assets/simulation/run_gate.py)
+        # go here instead of to the caller.
+        self.on_slot: Callable[[dict[str, Any]], None] | None = None
 
     def messages(self) -> Iterator[dict[str, Any]]:
         self.request.target_path.mkdir(parents=True, exist_ok=True)
@@ -157,6 +166,9 @@ class WorkerProcess:
             assert proc.stdout is not None
             for line in proc.stdout:
                 message = json.loads(line)
+                if message["type"] in ("slot_request", "slot_release") and self.on_slot:
+                    self.on_slot(message)
+                    continue
                 if message["type"] == "year_start":
                     self._last_year = message["year"]
                 if message["type"] == "year_end" and not message["success"]:

@@ -66,3 +66,52 @@ def classes_by_model(manifest: Mapping[str, Any]) -> dict[str, str]:
         for props in manifest["nodes"].values()
         if props["resource_type"] == "model"
     }
+
+
+ONCE_PER_SIMULATION_META = "once_per_simulation"
+
+
+def _meta(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {**props.get("meta", {}), **props.get("config", {}).get("meta", {})}
+
+
+def once_per_simulation_models(manifest: Mapping[str, Any]) -> list[str]:
+    """Models whose config sets ``meta.once_per_simulation``: year-independent inputs.
+
+    Such a model may read only seeds, sources and other such models; one that reads a model
+    built every year could not be built once, so it is refused, naming both.
+    """
+    nodes = manifest["nodes"]
+    marked = {
+        uid
+        for uid, props in nodes.items()
+        if props["resource_type"] == "model" and _truthy(_meta(props).get(ONCE_PER_SIMULATION_META))
+    }
+    for uid in sorted(marked):
+        for parent in nodes[uid].get("depends_on", {}).get("nodes", []):
+            if parent.startswith("model.") and parent not in marked:
+                raise ValueError(
+                    f"dbt model '{uid}' sets meta.{ONCE_PER_SIMULATION_META} but reads "
+                    f"'{parent}', which is built every year"
+                )
+    return sorted(nodes[uid]["name"] for uid in marked)
+
+
+def later_years_exclusions(manifest: Mapping[str, Any], excluded_models: Iterable[str]) -> list[str]:
+    """What years after the first leave out, under ``--indirect-selection cautious``.
+
+    The once-per-simulation models (their tests whose every parent is such a model follow them
+    under "cautious"), plus, by name, every test that reads an excluded model at all: "cautious"
+    would otherwise keep a test of a switched-off conditional model that has another parent.
+    """
+    names = set(excluded_models)
+    tests = sorted(
+        props["name"]
+        for props in manifest["nodes"].values()
+        if props["resource_type"] == "test"
+        and any(
+            manifest["nodes"].get(parent, {}).get("name") in names
+            for parent in props.get("depends_on", {}).get("nodes", [])
+        )
+    )
+    return once_per_simulation_models(manifest) + tests

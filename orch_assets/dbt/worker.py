@@ -36,6 +36,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -43,8 +44,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from orch_assets.dbt import publish
+from orch_assets.dbt._dbt_internals import node_execution_class
 from orch_assets.dbt.control import ControlChannel, dispatch, watch_parent
 from orch_assets.dbt.lock import DatabaseLockedError, connect_waiting
+from orch_assets.dbt.scheduling import BuildScheduler
 
 # The events dagster-dbt turns into asset events for dbt Core (as in `dbt --log-format json`).
 RESULT_EVENTS = frozenset({"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult"})
@@ -59,11 +62,14 @@ class Protocol:
 
     def __init__(self) -> None:
         self._out: IO[str] = os.fdopen(os.dup(1), "w", buffering=1)
+        self._lock = threading.Lock()
         os.dup2(2, 1)
         sys.stdout = sys.stderr
 
     def send(self, kind: str, **payload: Any) -> None:
-        self._out.write(json.dumps({"type": kind, **payload}, default=str) + "\n")
+        line = json.dumps({"type": kind, **payload}, default=str) + "\n"
+        with self._lock:
+            self._out.write(line)
 
 
 def _parse(runner_class: Any, common_args: list[str], target_path: str, seed: str | None) -> Any:
@@ -150,6 +156,9 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
         "--quiet",
         "--no-use-colors",
     ]  # fmt: skip
+    scheduler = BuildScheduler(request, protocol.send)
+    # Cap changes and (all_scenarios) slot grants from the run process.
+    CONTROL_HANDLERS.update(cap=scheduler.on_control, grant=scheduler.on_control)
     manifest = _parse(dbtRunner, common_args, request["target_path"], request["partial_parse_seed"])
     protocol.send("ready", startup_seconds=round(time.perf_counter() - started, 3))
 
@@ -163,6 +172,10 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
             raw = msg_to_dict(event)["data"]
             status = raw.get("run_result", {}).get("status", "")
             unique_id = raw["node_info"]["unique_id"]
+            node = manifest.nodes.get(unique_id)
+            scheduler.observe_finished(
+                raw["node_info"], event.info.thread, node_execution_class(node) if node else None
+            )
             year_state["counts"][f"{unique_id.split('.', 1)[0]}:{status}"] += 1
             if status in FAILED_STATUSES:
                 message = raw.get("run_result", {}).get("message") or ""
@@ -178,21 +191,34 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
 
     runner = dbtRunner(manifest=manifest, callbacks=[on_event])
     base_args = ["build", *common_args, "--threads", str(request["threads"])]
-    for flag in ("select", "exclude"):
-        if request.get(flag):
-            base_args += [f"--{flag}", *request[flag]]
+    if request.get("select"):
+        base_args += ["--select", *request["select"]]
 
     for index, year in enumerate(request["years"]):
         year_state.update(year=year, counts=Counter(), failures=[])
-        # Seeds (static reference CSVs) and unit tests (logic on fixed rows) do not depend on
-        # the year: once per run is enough.
-        once_per_run = ["--exclude-resource-type", "unit_test", "seed"] if index else []
+        exclude = list(request.get("exclude") or [])
+        year_args: list[str] = []
+        if index:
+            # Seeds and unit tests (logic on fixed rows) do not depend on the year, nor do the
+            # models built once per simulation (a rule over their dbt config, selection.py):
+            # built and tested in the first year only. "cautious" drops the tests whose every
+            # parent is excluded and keeps those that also read a model built every year.
+            year_args = ["--exclude-resource-type", "unit_test", "seed"]
+            if request.get("later_years_exclude"):
+                exclude += request["later_years_exclude"]
+                year_args += ["--indirect-selection", "cautious"]
+        if exclude:
+            year_args += ["--exclude", *exclude]
         protocol.send("year_start", year=year)
         year_started = time.perf_counter()
         _run_year_statements(con.cursor(), request.get("year_started_sql", []), year)
         dbt_vars = {**request["vars"], "simulation_year": year}
-        result = runner.invoke([*base_args, *once_per_run, "--vars", json.dumps(dbt_vars)])
+        with scheduler.build(manifest) as timings:
+            result = runner.invoke([*base_args, *year_args, "--vars", json.dumps(dbt_vars)])
         elapsed = round(time.perf_counter() - year_started, 3)
+        protocol.send(
+            "node_timings", year=year, seconds=elapsed, timings=[t.to_message() for t in timings]
+        )
         if not result.success:
             protocol.send(
                 "year_end",

@@ -189,6 +189,11 @@ def _class_limits(raw: Mapping[str, Any] | None) -> dict[str, int | None]:
     return limits
 
 
+def parse_class_limits(raw: Mapping[str, Any] | None) -> dict[str, int | None]:
+    """The defaults overlaid with ``raw`` (a run's ``class_limits``), validated."""
+    return _class_limits(raw)
+
+
 def settings_from_config(config: Mapping[str, Any]) -> AdaptiveSettings:
     """Validate executor config (defaults already applied by Dagster) into settings."""
     mode = config.get("mode", "thread")

@@ -17,6 +17,7 @@ from orch_assets.dbt.events import dbt_node_events
 from orch_assets.dbt.runner import DbtWorkerError, WorkerProcess, WorkerRequest
 from orch_assets.dbt.selection import (
     conditional_exclusions,
+    later_years_exclusions,
     load_project_vars,
     subset_selection,
     with_upstream,
@@ -35,6 +36,12 @@ from orch_assets.simulation.database import (
 from orch_assets.simulation.inputs import SimulationInputs
 from orch_assets.simulation.liveness import RUN_TAGS_LOCK as _RUN_TAGS_LOCK
 from orch_assets.simulation.liveness import record_holder
+from orch_assets.simulation.model_gate import (
+    describe_scheduling,
+    forward_live_cap,
+    scheduling_options,
+)
+from orch_assets.simulation.node_timings import NodeTimingBook
 from orch_assets.simulation.pool import hold_pool
 from orch_assets.simulation.preflight import check_before_writing
 from orch_assets.simulation.prepare import (
@@ -52,6 +59,7 @@ from orch_assets.simulation.results import (
     simulation_fingerprint,
     years_table,
 )
+from orch_assets.simulation.run_gate import run_model_gate
 
 TAG_PREFIX = "orch/"
 
@@ -64,9 +72,12 @@ def _add_run_tags(
 
 
 def _dbt_threads(
-    context: dg.OpExecutionContext | dg.AssetExecutionContext, config: SimulationConfig
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
+    config: SimulationConfig,
+    gated: bool,
 ) -> tuple[int, str]:
-    """Configured threads, never more than the adaptive executor's live cap for this run."""
+    """Configured threads. Gated, they are the ceiling and the live cap governs each build
+    (orch_assets/dbt/gate.py); ungated, never more than the executor's live cap at the start."""
 
     def recorded() -> tuple[int, str] | None:
         n_years = config.end_year - config.start_year + 1
@@ -75,7 +86,7 @@ def _dbt_threads(
 
     threads, source = resolve_threads(config.threads, os.environ, os.cpu_count(), recorded)
     cap = live_cap(context.run.run_id)
-    if cap is not None and cap < threads:
+    if not gated and cap is not None and cap < threads:
         context.log.info(f"dbt threads {threads} lowered to the executor's live cap {cap}")
         return cap, f"{source}, capped by the executor's live cap"
     return threads, source
@@ -132,7 +143,8 @@ def _simulate(
     project = workforce_dbt_project
     manifest = json.loads(project.manifest_path.read_text())
     check_before_writing(config, database_path)
-    threads, threads_source = _dbt_threads(context, config)
+    scheduling = scheduling_options(context, config.n_employees, shared=shared_run)
+    threads, threads_source = _dbt_threads(context, config, scheduling["gated"])
     dbt_vars = config.dbt_vars()
     subset = context.has_assets_def and context.is_subset
     selected = (
@@ -184,10 +196,16 @@ def _simulate(
             "tables": published_tables(manifest),
             "writer": {"run_id": context.run.run_id},
         },
+        scheduling=scheduling,
+        later_years_exclude=later_years_exclusions(manifest, exclude),
     )
+    context.log.info(describe_scheduling(scheduling, threads))
+    book = NodeTimingBook(manifest)
+    timeline = database_path.parent / "timelines" / f"{context.run.run_id}.png"
     stream = _SimulationStream(
         context, manifest, translator, plan.years, partition,
-        emit_only=set(selected) if subset else None, kept_rows=plan.kept_rows,
+        emit_only=set(selected) if subset else None, kept_rows=plan.kept_rows, timings=book,
+        timeline=(timeline, f"{simulation}: dbt nodes per thread, threads {threads}"),
     )  # fmt: skip
     step_key = context.get_step_execution_context().step.key
 
@@ -196,14 +214,22 @@ def _simulate(
         # The dbt worker holds the database too: the pool is not free until it is gone.
         record_holder(context.instance, context.run.run_id, step_key, [proc.pid])
 
+    worker = WorkerProcess(request, on_start=on_start)
+    shared = (
+        run_model_gate(context.run.run_id, scheduling["class_limits"])
+        if scheduling.get("shared_gate")
+        else None
+    )
     try:
-        yield from stream.events(WorkerProcess(request, on_start=on_start))
+        with forward_live_cap(context.run.run_id, worker, shared):
+            yield from stream.events(worker)
     except DbtWorkerError as error:
         remove_interrupted_years(database_path, context.log.info)
         stderr_tail = dg.MetadataValue.text(error.stderr_tail[-4000:])
         raise dg.Failure(
             description=str(error), metadata={"worker stderr (tail)": stderr_tail}
         ) from None
+    book.record_or_warn(context, simulation, config.n_employees, threads)
     fingerprint, stored = database_fingerprint(database_path)
     fingerprint_tag = f"{TAG_PREFIX}fingerprint" + (f"/{simulation}" if shared_run else "")
     _add_run_tags(context, {fingerprint_tag: fingerprint})
@@ -229,8 +255,12 @@ class _SimulationStream:
         partition: str | None = None,
         emit_only: set[str] | None = None,
         kept_rows: Mapping[int, list[dict[str, Any]]] | None = None,
+        timings: NodeTimingBook | None = None,
+        timeline: tuple[Path, str] | None = None,
     ) -> None:
         self.context = context
+        self.timings = timings or NodeTimingBook(manifest)
+        self.timeline = timeline
         self.emit_only = emit_only
         self.kept_rows = dict(kept_rows or {})
         self.manifest = manifest
@@ -266,6 +296,11 @@ class _SimulationStream:
             elif kind == "log":
                 emit = log.warning if message["level"] in ("warn", "error") else log.debug
                 emit(f"[{message['year']}] {message['msg']}")
+            elif kind == "cap":
+                log.info(f"dbt models: live cap {message['previous']} -> {message['cap']}; no "
+                         f"new model starts beyond {message['cap']} at once")  # fmt: skip
+            elif kind == "node_timings":
+                self.timings.add(message)
             elif kind == "dbt_event" and self._emits(message["event"]):
                 self._pending.append(message["event"])
             elif kind == "year_summary":
@@ -290,10 +325,13 @@ class _SimulationStream:
             metadata["orch/fingerprint"] = simulation_fingerprint(
                 {**self.kept_rows, **{r.year: r.fingerprint_rows for r in self.results}}
             )
+        if final and self.timeline is not None and self.timings.years:
+            metadata.update(self.timings.timeline_metadata(*self.timeline))
         extra = dict.fromkeys(self._result_keys, metadata)
         for raw in self._pending:
+            unique_id = raw.get("data", {}).get("node_info", {}).get("unique_id", "")
             yield from dbt_node_events(
                 self.context, self.manifest, self.translator, raw, year.year, final, extra,
-                self.partition,
+                self.partition, self.timings.node_metadata(year.year, unique_id),
             )  # fmt: skip
         self._pending.clear()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from orch_assets.config import SimulationConfig, parse_threads, resolve_threads
 from orch_assets.dbt.selection import conditional_exclusions, subset_selection, with_upstream
+from tests.conftest import DBT_PROJECT_DIR
 
 
 def _model(name: str, cls: str, **meta: str) -> dict:
@@ -97,3 +100,33 @@ def test_a_subset_selects_each_model_with_everything_upstream_of_it() -> None:
     assert with_upstream(["fct_workforce_snapshot", "stg_census"]) == [
         "+fct_workforce_snapshot", "+stg_census"
     ]  # fmt: skip
+
+
+def test_year_independent_models_are_the_staging_inputs_except_the_yearly_parameters() -> None:
+    from orch_assets.dbt.selection import once_per_simulation_models
+
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    names = once_per_simulation_models(manifest)
+    assert "stg_census" in names and "stg_job_levels" in names
+    assert "stg_simulation_parameters" not in names
+    assert not [n for n in names if not n.startswith("stg_")]
+
+
+def test_a_once_per_simulation_model_that_reads_a_yearly_model_is_refused_naming_both() -> None:
+    from orch_assets.dbt.selection import once_per_simulation_models
+
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    uid = next(u for u, p in manifest["nodes"].items() if p["name"] == "int_workforce_needs")
+    manifest["nodes"][uid]["config"]["meta"]["once_per_simulation"] = True
+    with pytest.raises(ValueError, match="int_workforce_needs.* reads .*built every year"):
+        once_per_simulation_models(manifest)
+
+
+def test_later_years_keep_tests_that_also_read_a_yearly_model_and_drop_switched_off_ones() -> None:
+    from orch_assets.dbt.selection import later_years_exclusions
+
+    manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    excluded = later_years_exclusions(manifest, ["int_cola_events"])
+    assert "stg_census" in excluded
+    assert not [n for n in excluded if n.startswith("relationships_fct_workforce_snapshot")]
+    assert [n for n in excluded if "int_cola_events" in n]

@@ -1,0 +1,228 @@
+"""Benchmark: models under execution classes and the live cap, and once-per-simulation inputs.
+
+    .venv/bin/python benchmarks/model_gate.py --employees 100000 --years 5 --repeats 3 --job
+
+Part 1, the same dbt worker the simulation uses (no Dagster), configurations interleaved per
+repeat, each on fresh DuckDB files:
+  plain          ungated: dbt's own --threads pool (ORCH_MODEL_GATE=off)
+  gated          class limits (sequential 1, conditional 2, parallel_safe up to the cap) + cap
+  gated+cp       gated, longest remaining critical path first (node times of the previous
+                 repeat, then of the worker's own earlier years)
+  gated-yearly   gated, but the year-independent inputs built and tested every year (before the
+                 once-per-simulation rule)
+Per configuration: medians of the total and per-year wall, Σ model seconds, Σ test seconds and
+Σ of the years' critical paths, and ratios against `plain`.
+
+Part 2 (--job): `dagster job execute -j workforce_simulation` with the code of --before-repo
+(default /work/main) against this checkout, interleaved: the before/after of the whole change.
+All runs must give identical outputs (fingerprint of the snapshot and events tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+DBT_DIR = REPO / "dbt_project"
+BIN = Path(sys.executable).parent
+
+from orch_assets.dbt.runner import WorkerProcess, WorkerRequest
+from orch_assets.dbt.selection import (
+    conditional_exclusions,
+    later_years_exclusions,
+    load_project_vars,
+)
+from orch_assets.executor.config import DEFAULT_CLASS_LIMITS
+from orch_assets.simulation.timeline import YearTimeline
+
+
+def fingerprint(db: Path) -> str:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return json.dumps([
+            con.execute(
+                f"select simulation_year, count(*), sum(hash(t)) from {table} t "
+                "group by all order by 1"
+            ).fetchall()
+            for table in ("fct_workforce_snapshot", "fct_yearly_events")
+        ], default=str)  # fmt: skip
+    finally:
+        con.close()
+
+
+def run_worker(
+    work: Path,
+    employees: int,
+    years: int,
+    threads: int,
+    scheduling: dict[str, Any],
+    once_per_simulation: bool,
+) -> dict[str, Any]:
+    manifest = json.loads((DBT_DIR / "target" / "manifest.json").read_text())
+    dbt_vars = {"start_year": 2025, "n_employees": employees, "random_seed": 42}
+    exclude = conditional_exclusions(manifest, dbt_vars, load_project_vars(DBT_DIR))
+    later = later_years_exclusions(manifest, exclude) if once_per_simulation else []
+    db = work / "workforce.duckdb"
+    request = WorkerRequest(
+        project_dir=DBT_DIR, profiles_dir=DBT_DIR,
+        partial_parse_seed=DBT_DIR / "target" / "partial_parse.msgpack", database_path=db,
+        target_path=work / "dbt_target", log_path=work / "dbt_logs",
+        years=list(range(2025, 2025 + years)), threads=threads, vars=dbt_vars, exclude=exclude,
+        scheduling=scheduling, later_years_exclude=later,
+    )  # fmt: skip
+    parents = {
+        u: p.get("depends_on", {}).get("nodes", [])
+        for u, p in manifest["nodes"].items()
+    }
+    started = time.perf_counter()
+    year_rows = []
+    for message in WorkerProcess(request).messages():
+        if message["type"] == "node_timings":
+            t = message["timings"]
+            seconds = {x["unique_id"]: x["end"] - x["start"] for x in t}
+            year_rows.append({
+                "wall": message["seconds"],
+                "models": sum(s for u, s in seconds.items() if u.startswith("model.")),
+                "tests": sum(s for u, s in seconds.items() if u.startswith(("test.", "unit_test."))),
+                "critical": YearTimeline(message["year"], t, message["seconds"]).critical_path(
+                    parents)[0],
+                "seconds": seconds,
+            })  # fmt: skip
+    return {
+        "wall": time.perf_counter() - started,
+        "years": year_rows,
+        "fingerprint": fingerprint(db),
+    }
+
+
+def run_job(
+    work: Path, repo: Path, employees: int, years: int, threads: int
+) -> dict[str, Any]:
+    home = work / "home"
+    home.mkdir()
+    shutil.copy(repo / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    config = work / "run.yaml"
+    config.write_text(yaml.safe_dump({
+        "start_year": 2025, "end_year": 2024 + years, "n_employees": employees, "threads": threads,
+        "resources": {"simulation_store": {"config": {"data_dir": str(work / "data")}}},
+    }))  # fmt: skip
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(repo)}
+    started = time.perf_counter()
+    subprocess.run(
+        [str(BIN / "dagster"), "job", "execute", "-m", "orch_assets.definitions",
+         "-j", "workforce_simulation", "-c", str(config)],
+        check=True, env=env, capture_output=True, cwd=repo,
+    )  # fmt: skip
+    return {
+        "wall": time.perf_counter() - started,
+        "fingerprint": fingerprint(work / "data" / "baseline" / "workforce.duckdb"),
+    }
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def report(results: dict[str, list[dict[str, Any]]], years: int) -> None:
+    plain = median([r["wall"] for r in results["plain"]])
+    print("\n| config | wall s | vs plain | per-year wall s | Σ model s | Σ test s | "
+          "Σ critical path s | critical/wall |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for name, runs in results.items():
+        wall = median([r["wall"] for r in runs])
+        per_year = [median([r["years"][i]["wall"] for r in runs]) for i in range(years)]
+        sums = {k: median([sum(y[k] for y in r["years"]) for r in runs])
+                for k in ("models", "tests", "critical")}  # fmt: skip
+        year_wall = sum(per_year)
+        print(f"| {name} | {wall:.1f} | {wall / plain:.3f} | "
+              f"{' / '.join(f'{w:.1f}' for w in per_year)} | {sums['models']:.1f} | "
+              f"{sums['tests']:.1f} | {sums['critical']:.1f} | "
+              f"{sums['critical'] / year_wall:.2f} |")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--employees", type=int, default=100_000)
+    parser.add_argument("--years", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--job", action="store_true", help="also part 2 (dagster job execute)"
+    )
+    parser.add_argument("--before-repo", type=Path, default=Path("/work/main"))
+    args = parser.parse_args()
+    subprocess.run(
+        [str(BIN / "dbt"), "parse", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
+         "--quiet"], check=True,
+    )  # fmt: skip
+    limits = dict(DEFAULT_CLASS_LIMITS)
+    history: dict[str, float] = {}
+
+    def gated(order: str = "dbt") -> Callable[[], dict[str, Any]]:
+        return lambda: {"gated": True, "class_limits": limits, "order": order,
+                        "node_seconds": dict(history) if order == "critical_path" else {}}  # fmt: skip
+
+    configs: dict[str, tuple[Callable[[], dict[str, Any]], bool]] = {
+        "plain": (lambda: {"gated": False}, True),
+        "gated": (gated(), True),
+        "gated+cp": (gated("critical_path"), True),
+        "gated-yearly": (gated(), False),
+    }
+    print(f"Part 1: {args.years} years x {args.employees} employees, dbt threads {args.threads}, "
+          f"{args.repeats} repeats (interleaved), {os.cpu_count()} CPUs shared with other work")  # fmt: skip
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
+    for repeat in range(args.repeats):
+        for name, (scheduling, once) in configs.items():
+            with tempfile.TemporaryDirectory(prefix=f"bench-gate-{name}-") as work:
+                result = run_worker(Path(work), args.employees, args.years, args.threads,
+                                    scheduling(), once)  # fmt: skip
+            results[name].append(result)
+            if name == "gated":
+                history.update(result["years"][-1]["seconds"])
+            print(
+                f"  repeat {repeat + 1} {name:13s} wall {result['wall']:7.2f} s",
+                flush=True,
+            )
+    report(results, args.years)
+    prints = {r["fingerprint"] for runs in results.values() for r in runs}
+    if args.job:
+        print(
+            f"\nPart 2: dagster job execute, before ({args.before_repo}) vs after ({REPO})"
+        )
+        jobs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+        for repeat in range(args.repeats):
+            for name, repo in (("before", args.before_repo), ("after", REPO)):
+                with tempfile.TemporaryDirectory(prefix=f"bench-job-{name}-") as work:
+                    result = run_job(
+                        Path(work), repo, args.employees, args.years, args.threads
+                    )
+                jobs[name].append(result)
+                print(
+                    f"  repeat {repeat + 1} {name:7s} wall {result['wall']:7.2f} s",
+                    flush=True,
+                )
+        before = median([r["wall"] for r in jobs["before"]])
+        after = median([r["wall"] for r in jobs["after"]])
+        print(f"\n| job | median wall s |\n|---|---|\n| before | {before:.1f} |\n"
+              f"| after | {after:.1f} |\nspeed-up before/after: {before / after:.2f}x")  # fmt: skip
+        prints |= {r["fingerprint"] for runs in jobs.values() for r in runs}
+    print(f"outputs identical across all runs: {len(prints) == 1}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,260 @@
+"""Execution classes and the live cap for the models inside one dbt build.
+
+dbt hands every ready node to its thread pool at once; :class:`GatedPool` stands in for that pool
+(see :mod:`orch_assets.dbt._dbt_internals`) and keeps the ready nodes in a list of its own. A node
+goes to the real pool only when :class:`Gate` admits it: fewer than the live cap running in total
+and fewer than its class limit running of its class. Because a node is submitted only once it may
+run, the pool's threads never wait for a slot, so a model waiting for its class never holds a
+thread that a ready model of another class could use; dbt ``--threads`` is the ceiling.
+
+When several ready nodes may start, the one with the highest priority goes first (the longest
+remaining critical path, when the worker knows model times), else the one dbt made ready first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from orch_assets.dbt._dbt_internals import node_execution_class, submitted_node
+
+
+@dataclass(frozen=True)
+class NodeTiming:
+    """When one dbt node ran, on which dbt thread, and how long it waited for a slot."""
+
+    unique_id: str
+    execution_class: str | None
+    thread: str
+    ready: float
+    start: float
+    end: float
+    # When the gate let it go to dbt's pool (None: ungated, it started when ready).
+    admitted: float | None = None
+
+    @property
+    def wait_s(self) -> float:
+        """Seconds between ready and admitted: waiting for a class or cap slot."""
+        return max(
+            0.0, (self.start if self.admitted is None else self.admitted) - self.ready
+        )
+
+    def to_message(self) -> dict[str, Any]:
+        return {**asdict(self), "wait_s": round(self.wait_s, 3)}
+
+
+class Gate:
+    """Class limits and the live cap; one gate serves every dbt invocation of a worker.
+
+    ``class_limits[c]`` is the most nodes of class ``c`` at once (None: up to the cap); nodes
+    without a class (tests, seeds) count against the cap only. ``on_cap_change(old, new)`` is
+    called once per change of the effective cap (``min(cap, ceiling)``).
+    """
+
+    def __init__(
+        self,
+        class_limits: Mapping[str, int | None],
+        ceiling: int,
+        cap: int | None = None,
+        on_cap_change: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self.class_limits = dict(class_limits)
+        self.ceiling = max(1, ceiling)
+        self.lock = threading.RLock()
+        self._cap = self.ceiling if cap is None else max(1, min(cap, self.ceiling))
+        self._on_cap_change = on_cap_change
+        self._running: Counter[str | None] = Counter()
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def cap(self) -> int:
+        return self._cap
+
+    def set_cap(self, cap: int) -> None:
+        new = max(1, min(int(cap), self.ceiling))
+        with self.lock:
+            old, self._cap = self._cap, new
+            listeners = list(self._listeners)
+        if new != old:
+            if self._on_cap_change is not None:
+                self._on_cap_change(old, new)
+            for wake in listeners:
+                wake()
+
+    def admits(self, execution_class: str | None) -> bool:
+        """Whether a node of this class may start now (caller holds ``lock``)."""
+        if sum(self._running.values()) >= self._cap:
+            return False
+        limit = self.class_limits.get(execution_class) if execution_class else None
+        return limit is None or self._running[execution_class] < limit
+
+    def take(self, execution_class: str | None) -> None:
+        self._running[execution_class] += 1
+
+    def give_back(self, execution_class: str | None) -> None:
+        with self.lock:
+            self._running[execution_class] -= 1
+
+    def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
+        with self.lock:
+            self._listeners.append(wake)
+
+        def unlisten() -> None:
+            with self.lock:
+                self._listeners.remove(wake)
+
+        return unlisten
+
+
+@dataclass
+class _Pending:
+    seq: int
+    unique_id: str
+    execution_class: str | None
+    ready: float
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwds: dict[str, Any]
+    callback: Callable[[Any], None] | None
+    error_callback: Callable[[BaseException], None] | None
+    admitted: float | None = None
+
+
+_SEQUENCE = itertools.count()
+
+
+class GatedPool:
+    """Stands in for dbt's thread pool during one invocation; see the module docstring.
+
+    With ``remote`` (a run shared by several simulations, orch_assets/simulation/run_gate.py)
+    the run process decides instead of ``gate``: each ready node is sent as
+    ``remote("slot_request", id=..., class=...)``, starts on :meth:`grant` and is released with
+    ``remote("slot_release", id=...)``.
+    """
+
+    def __init__(
+        self,
+        pool: Any,
+        gate: Gate,
+        priority: Mapping[str, float] | None = None,
+        on_timing: Callable[[NodeTiming], None] | None = None,
+        remote: Callable[..., None] | None = None,
+    ) -> None:
+        self._pool = pool
+        self._gate = gate
+        self._priority = priority or {}
+        self._on_timing = on_timing
+        self._remote = remote
+        self._pending: list[_Pending] = []
+        self._seq = _SEQUENCE
+        self._unlisten = gate.listen(self._dispatch)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pool, name)
+
+    def apply_async(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...] | list[Any] = (),
+        kwds: dict[str, Any] | None = None,
+        callback: Callable[[Any], None] | None = None,
+        error_callback: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        node = submitted_node(args)
+        item = _Pending(
+            next(self._seq), node.unique_id, node_execution_class(node), time.time(), func,
+            tuple(args), dict(kwds or {}), callback, error_callback,
+        )  # fmt: skip
+        with self._gate.lock:
+            self._pending.append(item)
+        if self._remote is not None:
+            self._remote("slot_request", id=item.seq, **{"class": item.execution_class})
+            return
+        self._dispatch()
+
+    def grant(self, request_id: int) -> bool:
+        """The run process granted a slot: start that node (False: not one of this pool's)."""
+        with self._gate.lock:
+            item = next((p for p in self._pending if p.seq == request_id), None)
+            if item is None:
+                return False
+            self._pending.remove(item)
+            item.admitted = time.time()
+        self._submit(item)
+        return True
+
+    def _submit(self, item: _Pending) -> None:
+        self._pool.apply_async(
+            self._run,
+            args=(item,),
+            callback=item.callback,
+            error_callback=item.error_callback,
+        )
+
+    def detach(self) -> None:
+        """Stop following cap changes (the invocation that used this pool has ended)."""
+        self._unlisten()
+
+    def _dispatch(self) -> None:
+        if self._remote is not None:
+            return
+        chosen: list[_Pending] = []
+        with self._gate.lock:
+            while True:
+                admitted = [
+                    p for p in self._pending if self._gate.admits(p.execution_class)
+                ]
+                if not admitted:
+                    break
+                best = max(
+                    admitted,
+                    key=lambda p: (self._priority.get(p.unique_id, 0.0), -p.seq),
+                )
+                self._pending.remove(best)
+                self._gate.take(best.execution_class)
+                best.admitted = time.time()
+                chosen.append(best)
+        for item in chosen:
+            self._submit(item)
+
+    def _run(self, item: _Pending) -> Any:
+        start = time.time()
+        try:
+            return item.func(*item.args, **item.kwds)
+        finally:
+            end = time.time()
+            if self._remote is not None:
+                self._remote("slot_release", id=item.seq)
+            else:
+                self._gate.give_back(item.execution_class)
+            if self._on_timing is not None:
+                self._on_timing(
+                    NodeTiming(
+                        item.unique_id, item.execution_class, threading.current_thread().name,
+                        item.ready, start, end, item.admitted,
+                    )
+                )  # fmt: skip
+            self._dispatch()
+
+
+def critical_path_priority(
+    children: Mapping[str, list[str]], seconds: Mapping[str, float]
+) -> dict[str, float]:
+    """Per node, its own time plus the longest chain of known times below it in the DAG."""
+    memo: dict[str, float] = {}
+
+    def remaining(uid: str) -> float:
+        if uid not in memo:
+            memo[uid] = 0.0
+            below = [remaining(child) for child in children.get(uid, [])]
+            memo[uid] = seconds.get(uid, 0.0) + max(below, default=0.0)
+        return memo[uid]
+
+    for uid in children:
+        remaining(uid)
+    return memo
