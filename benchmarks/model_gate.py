@@ -36,11 +36,6 @@ from typing import Any
 import duckdb
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-DBT_DIR = REPO / "dbt_project"
-BIN = Path(sys.executable).parent
-
 from orch_assets.dbt.runner import WorkerProcess, WorkerRequest
 from orch_assets.dbt.selection import (
     conditional_exclusions,
@@ -49,6 +44,10 @@ from orch_assets.dbt.selection import (
 )
 from orch_assets.executor.config import DEFAULT_CLASS_LIMITS
 from orch_assets.simulation.timeline import YearTimeline
+
+REPO = Path(__file__).resolve().parents[1]
+DBT_DIR = REPO / "dbt_project"
+BIN = Path(sys.executable).parent
 
 
 def fingerprint(db: Path) -> str:
@@ -85,10 +84,7 @@ def run_worker(
         years=list(range(2025, 2025 + years)), threads=threads, vars=dbt_vars, exclude=exclude,
         scheduling=scheduling, later_years_exclude=later,
     )  # fmt: skip
-    parents = {
-        u: p.get("depends_on", {}).get("nodes", [])
-        for u, p in manifest["nodes"].items()
-    }
+    parents = {u: p.get("depends_on", {}).get("nodes", []) for u, p in manifest["nodes"].items()}
     started = time.perf_counter()
     year_rows = []
     for message in WorkerProcess(request).messages():
@@ -110,9 +106,7 @@ def run_worker(
     }
 
 
-def run_job(
-    work: Path, repo: Path, employees: int, years: int, threads: int
-) -> dict[str, Any]:
+def run_job(work: Path, repo: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
     home = work / "home"
     home.mkdir()
     shutil.copy(repo / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
@@ -161,9 +155,7 @@ def main() -> None:
     parser.add_argument("--years", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument(
-        "--job", action="store_true", help="also part 2 (dagster job execute)"
-    )
+    parser.add_argument("--job", action="store_true", help="also part 2 (dagster job execute)")
     parser.add_argument("--before-repo", type=Path, default=Path("/work/main"))
     args = parser.parse_args()
     subprocess.run(
@@ -201,16 +193,12 @@ def main() -> None:
     report(results, args.years)
     prints = {r["fingerprint"] for runs in results.values() for r in runs}
     if args.job:
-        print(
-            f"\nPart 2: dagster job execute, before ({args.before_repo}) vs after ({REPO})"
-        )
+        print(f"\nPart 2: dagster job execute, before ({args.before_repo}) vs after ({REPO})")
         jobs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
         for repeat in range(args.repeats):
             for name, repo in (("before", args.before_repo), ("after", REPO)):
                 with tempfile.TemporaryDirectory(prefix=f"bench-job-{name}-") as work:
-                    result = run_job(
-                        Path(work), repo, args.employees, args.years, args.threads
-                    )
+                    result = run_job(Path(work), repo, args.employees, args.years, args.threads)
                 jobs[name].append(result)
                 print(
                     f"  repeat {repeat + 1} {name:7s} wall {result['wall']:7.2f} s",

@@ -187,7 +187,9 @@ class SimulationConfig(dg.Config):
     @field_validator(*RATE_OPTIONS, mode="before")
     @classmethod
     def _rates_with_known_keys(cls, value: Any, info: ValidationInfo) -> Any:
-        return check_rates(info.field_name, value) if isinstance(value, Mapping) else value
+        if not isinstance(value, Mapping):
+            return value
+        return check_rates(info.field_name or "rates", value)
 
     @field_validator("census_file")
     @classmethod

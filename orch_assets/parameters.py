@@ -80,9 +80,7 @@ def check_rates(option: str, rates: Mapping[Any, Any]) -> dict[str, float]:
             )
         if isinstance(rate, bool) or not isinstance(rate, (int, float)):
             # ValueError, not TypeError: pydantic turns only ValueError into a validation error.
-            raise ValueError(  # noqa: TRY004
-                f"{option}[{text!r}] must be a number from 0 to 1, got {shown(rate)}"
-            )
+            raise ValueError(f"{option}[{text!r}] must be a number from 0 to 1, got {shown(rate)}")
         if not (0.0 <= rate <= 1.0):  # also false for NaN
             raise ValueError(f"{option}[{text!r}] must be between 0.0 and 1.0, got {rate!r}")
         checked[text] = float(rate) if isinstance(rate, float) else rate
@@ -112,4 +110,3 @@ def check_census_file(value: str) -> str:
     if not os.access(path, os.R_OK):
         raise ValueError(f"census_file {value!r} is not readable")
     return value
-

@@ -66,9 +66,7 @@ def node_execution_class(node: Any) -> str | None:
 def internal_shapes() -> dict[str, list[str]]:
     """Signatures the gate relies on; the internals test compares them with the expected ones."""
     return {
-        "GraphRunnableTask.run_queue": list(
-            inspect.signature(_ORIGINAL_RUN_QUEUE).parameters
-        ),
+        "GraphRunnableTask.run_queue": list(inspect.signature(_ORIGINAL_RUN_QUEUE).parameters),
         "GraphRunnableTask.call_runner": list(
             inspect.signature(GraphRunnableTask.call_runner).parameters
         ),
@@ -80,7 +78,7 @@ def internal_shapes() -> dict[str, list[str]]:
 
 def submits_through_pool_apply_async() -> bool:
     """dbt hands nodes to the pool via ``pool.apply_async`` (what the gate intercepts)."""
-    sources = inspect.getsource(GraphRunnableTask._submit) + inspect.getsource(
+    sources = inspect.getsource(GraphRunnableTask._submit) + inspect.getsource(  # noqa: SLF001
         BuildTask.handle_model_with_unit_tests_node
     )
     return sources.count("pool.apply_async(") == 2

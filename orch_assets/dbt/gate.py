@@ -40,9 +40,7 @@ class NodeTiming:
     @property
     def wait_s(self) -> float:
         """Seconds between ready and admitted: waiting for a class or cap slot."""
-        return max(
-            0.0, (self.start if self.admitted is None else self.admitted) - self.ready
-        )
+        return max(0.0, (self.start if self.admitted is None else self.admitted) - self.ready)
 
     def to_message(self) -> dict[str, Any]:
         return {**asdict(self), "wait_s": round(self.wait_s, 3)}
@@ -206,9 +204,7 @@ class GatedPool:
         chosen: list[_Pending] = []
         with self._gate.lock:
             while True:
-                admitted = [
-                    p for p in self._pending if self._gate.admits(p.execution_class)
-                ]
+                admitted = [p for p in self._pending if self._gate.admits(p.execution_class)]
                 if not admitted:
                     break
                 best = max(

@@ -35,9 +35,7 @@ class BuildScheduler:
         self._pools: list[GatedPool] = []
         self.order = request.get("order", "dbt")
         if self.order not in ORDERS:
-            raise ValueError(
-                f"order must be one of {', '.join(ORDERS)}, got {self.order!r}"
-            )
+            raise ValueError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
         self.seconds: dict[str, float] = dict(request.get("node_seconds") or {})
         self._observed: list[tuple[str, str | None, str, float, float]] | None = None
         limits = request.get("class_limits") or {}
@@ -77,9 +75,7 @@ class BuildScheduler:
         start = _epoch(node_info.get("node_started_at"))
         end = _epoch(node_info.get("node_finished_at"))
         if observed is not None and start is not None and end is not None:
-            observed.append(
-                (node_info["unique_id"], execution_class, thread, start, end)
-            )
+            observed.append((node_info["unique_id"], execution_class, thread, start, end))
 
     @contextmanager
     def build(self, manifest: Any) -> Iterator[list[NodeTiming]]:
@@ -115,7 +111,5 @@ class BuildScheduler:
                 gate_time = by_node.get(uid)
                 ready = gate_time.ready if gate_time else start
                 admitted = gate_time.admitted if gate_time else None
-                timings.append(
-                    NodeTiming(uid, cls, thread, ready, start, end, admitted)
-                )
+                timings.append(NodeTiming(uid, cls, thread, ready, start, end, admitted))
             self.seconds.update({t.unique_id: t.end - t.start for t in timings})

@@ -97,7 +97,9 @@ def once_per_simulation_models(manifest: Mapping[str, Any]) -> list[str]:
     return sorted(nodes[uid]["name"] for uid in marked)
 
 
-def later_years_exclusions(manifest: Mapping[str, Any], excluded_models: Iterable[str]) -> list[str]:
+def later_years_exclusions(
+    manifest: Mapping[str, Any], excluded_models: Iterable[str]
+) -> list[str]:
     """What years after the first leave out, under ``--indirect-selection cautious``.
 
     The once-per-simulation models (their tests whose every parent is such a model follow them

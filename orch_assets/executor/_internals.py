@@ -20,7 +20,7 @@ internals:
 import asyncio
 from collections import ChainMap
 from collections.abc import Callable, Collection, Sequence
-from typing import Any
+from typing import Any, cast
 
 from dagster._core.definitions.dependency import NodeHandle
 from dagster._core.definitions.reconstruct import ReconstructableJob
@@ -174,6 +174,6 @@ def single_step_plan(plan: ExecutionPlan, step: ExecutionStep) -> ExecutionPlan:
     """
     return plan._replace(
         step_dict={step.handle: step},
-        step_dict_by_key=ChainMap({step.key: step}, plan.step_dict_by_key),
+        step_dict_by_key=ChainMap({step.key: step}, cast("dict[str, Any]", plan.step_dict_by_key)),
         step_handles_to_execute=[step.handle],
     )

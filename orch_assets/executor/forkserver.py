@@ -12,6 +12,7 @@ its copy of the server's keep-alive pipe, which leaves the parent's server untou
 Either way the run says so in an engine event.
 """
 
+import contextlib
 import multiprocessing
 import multiprocessing.forkserver as mp_forkserver
 import os
@@ -52,10 +53,8 @@ def forget_inherited_forkserver() -> bool:
     finally:
         server._lock.release()  # noqa: SLF001
     if isinstance(alive_fd, int):
-        try:
+        with contextlib.suppress(OSError):
             os.close(alive_fd)
-        except OSError:
-            pass
     return True
 
 

@@ -38,12 +38,8 @@ _CREATE = (
 LOOKUP_LOCK_RETRY_SECONDS = 2.0
 
 
-def model_times_table(
-    instance: dg.DagsterInstance, retry_s: float = 30.0
-) -> RuntimeTable:
-    return RuntimeTable(
-        Path(instance.root_directory) / RUNTIME_DIR_NAME / DATABASE_NAME, retry_s
-    )
+def model_times_table(instance: dg.DagsterInstance, retry_s: float = 30.0) -> RuntimeTable:
+    return RuntimeTable(Path(instance.root_directory) / RUNTIME_DIR_NAME / DATABASE_NAME, retry_s)
 
 
 def record_model_times(

@@ -18,7 +18,14 @@ import duckdb
 
 from orch_assets.parameters import department_ids, level_ids
 
-REQUIRED_COLUMNS = ("employee_id", "birth_date", "hire_date", "level_id", "department", "annual_salary")
+REQUIRED_COLUMNS = (
+    "employee_id",
+    "birth_date",
+    "hire_date",
+    "level_id",
+    "department",
+    "annual_salary",
+)
 OPTIONAL_COLUMNS = ("termination_date",)
 SHOWN_ROWS = 3
 
@@ -63,9 +70,7 @@ def _describe(rule: str, row: Mapping[str, Any], census_date: dt.date) -> str:
         "termination_date": lambda: (
             f"termination_date {row['termination_date']!r} is not a date (YYYY-MM-DD)"
         ),
-        "level_id": lambda: (
-            f"level_id {row['level_id']!r} is not one of {', '.join(level_ids())}"
-        ),
+        "level_id": lambda: f"level_id {row['level_id']!r} is not one of {', '.join(level_ids())}",
         "department": lambda: (
             f"department {row['department']!r} is not one of {', '.join(department_ids())}"
         ),
@@ -116,7 +121,7 @@ def check_census(path: Path, start_year: int) -> int:
             "create temp view census as select row_number() over () + 1 as line, "
             f"{', '.join(REQUIRED_COLUMNS)}, {optional} from source"
         )
-        rows = con.execute("select count(*) from census").fetchone()[0]
+        rows = con.execute("select count(*) from census").fetchall()[0][0]
         if rows == 0:
             raise CensusError(f"census_file {path} has no rows")
         parameters = {
@@ -130,7 +135,7 @@ def check_census(path: Path, start_year: int) -> int:
             parameters,
         )
         names = [d[0] for d in cursor.description or []]
-        offending = [dict(zip(names, row)) for row in cursor.fetchall()]
+        offending = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         if offending:
             total = offending[0]["total"]
             shown = "; ".join(
@@ -138,7 +143,9 @@ def check_census(path: Path, start_year: int) -> int:
                 f"{_describe(r['rule'], r, census_date)}"
                 for r in offending
             )
-            more = f"; and {total - len(offending)} more offending rows" if total > SHOWN_ROWS else ""
+            more = (
+                f"; and {total - len(offending)} more offending rows" if total > SHOWN_ROWS else ""
+            )
             raise CensusError(f"census_file {path}: {shown}{more}")
         return rows
     finally:

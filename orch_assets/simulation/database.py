@@ -17,7 +17,6 @@ import dagster as dg
 import duckdb
 
 from orch_assets.dbt.lock import DatabaseLockedError, connect_waiting
-
 from orch_assets.simulation.inputs import SimulationInputs
 from orch_assets.simulation.results import SUMMARY_QUERIES, simulation_fingerprint
 
@@ -144,7 +143,7 @@ def fingerprint_rows(
     for year in years:
         cursor = con.execute(SUMMARY_QUERIES["fingerprint"], {"year": year})
         columns = [d[0] for d in cursor.description or []]
-        per_year[year] = [dict(zip(columns, row)) for row in cursor.fetchall()]
+        per_year[year] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     return per_year
 
 

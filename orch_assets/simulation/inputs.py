@@ -39,9 +39,15 @@ def file_sha256(path: Path) -> str:
 def dbt_project_sha256(project_dir: Path) -> str:
     """sha256 over the path and content of every file that shapes the results."""
     digest = hashlib.sha256()
-    files = [project_dir / "dbt_project.yml"] + sorted(
-        p for folder in _PROJECT_CONTENT for p in (project_dir / folder).rglob("*") if p.is_file()
-    )
+    files = [
+        project_dir / "dbt_project.yml",
+        *sorted(
+            p
+            for folder in _PROJECT_CONTENT
+            for p in (project_dir / folder).rglob("*")
+            if p.is_file()
+        ),
+    ]
     for path in files:
         digest.update(path.relative_to(project_dir).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
@@ -83,7 +89,9 @@ class SimulationInputs:
         return cls({name: json.loads(text) for name, text in rows})
 
     def rows(self) -> list[tuple[str, str]]:
-        return [(name, json.dumps(value, sort_keys=True)) for name, value in sorted(self.values.items())]
+        return [
+            (name, json.dumps(value, sort_keys=True)) for name, value in sorted(self.values.items())
+        ]
 
     def differences(self, stored: SimulationInputs) -> list[str]:
         """``name: stored X, this run Y`` for each input that differs."""

@@ -47,7 +47,7 @@ def run_class_limits(run_config: Mapping[str, Any]) -> dict[str, int | None]:
 
 
 def scheduling_options(
-    context: dg.OpExecutionContext,
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
     n_employees: int,
     shared: bool = False,
     order: str = DEFAULT_ORDER,
@@ -64,9 +64,7 @@ def scheduling_options(
         "class_limits": run_class_limits(context.run.run_config),
         "cap": live_cap(context.run.run_id),
         "order": order,
-        "node_seconds": median_node_seconds(history, n_employees)
-        if order != "dbt"
-        else {},
+        "node_seconds": median_node_seconds(history, n_employees) if order != "dbt" else {},
     }
 
 
@@ -106,11 +104,7 @@ def forward_live_cap(
         sent: int | None = None
         while not stop.wait(CAP_POLL_S):
             cap = live_cap(run_id)
-            if (
-                cap is not None
-                and cap != sent
-                and worker.send({"type": "cap", "cap": cap})
-            ):
+            if cap is not None and cap != sent and worker.send({"type": "cap", "cap": cap}):
                 sent = cap
                 if shared is not None:
                     shared.grant_ready()

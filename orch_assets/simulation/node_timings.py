@@ -31,9 +31,7 @@ class NodeTimingBook:
 
     def add(self, message: Mapping[str, Any]) -> None:
         year = int(message["year"])
-        self.years[year] = YearTimeline(
-            year, message["timings"], float(message["seconds"])
-        )
+        self.years[year] = YearTimeline(year, message["timings"], float(message["seconds"]))
         for t in message["timings"]:
             self._by_node[(year, t["unique_id"])] = t
 
@@ -57,16 +55,14 @@ class NodeTimingBook:
         lines = critical_path_lines(years, self.parents)
         text = "\n".join(f"- {year}: {line}" for year, line in lines.items())
         return {
-            "orch/timeline": dg.MetadataValue.md(
-                f"{png_markdown(path, 'dbt timeline')}\n\n{text}"
-            ),
+            "orch/timeline": dg.MetadataValue.md(f"{png_markdown(path, 'dbt timeline')}\n\n{text}"),
             "orch/timeline_path": dg.MetadataValue.path(str(path)),
             "orch/critical_path": dg.MetadataValue.md(text),
         }
 
     def record_or_warn(
         self,
-        context: dg.OpExecutionContext,
+        context: dg.OpExecutionContext | dg.AssetExecutionContext,
         simulation: str,
         n_employees: int,
         dbt_threads: int,
@@ -81,9 +77,7 @@ class NodeTimingBook:
                 dbt_threads,
             )
         except duckdb.Error as error:
-            context.log.warning(
-                f"Node times not recorded in the runtime history: {error}"
-            )
+            context.log.warning(f"Node times not recorded in the runtime history: {error}")
             return
         context.log.debug(f"Recorded {count} node times in the runtime history")
 

@@ -66,13 +66,17 @@ def reuse_stored(
     try:
         config = SimulationConfig(**options)
     except ValueError as error:
-        raise dg.Failure(f"the inputs stored in {path} are not valid run options: {error}") from None
+        raise dg.Failure(
+            f"the inputs stored in {path} are not valid run options: {error}"
+        ) from None
     log(f"Nothing configured: reusing the inputs stored in {path} (years {config.start_year}-"
         f"{config.end_year}); set run config to choose others")  # fmt: skip
     return config
 
 
-def configured_options(context: dg.OpExecutionContext) -> dict[str, Any] | None:
+def configured_options(
+    context: dg.OpExecutionContext | dg.AssetExecutionContext,
+) -> dict[str, Any] | None:
     """The options an asset-job run's op config sets; None when the run's config is mapped.
 
     A job with a config mapping (``workforce_simulation``) fills every option with its default
@@ -82,7 +86,8 @@ def configured_options(context: dg.OpExecutionContext) -> dict[str, Any] | None:
     """
     if context.job_def.config_mapping is not None:
         return None
-    ops = (context.run.run_config or {}).get("ops") or {}
+    run_config: dict[str, Any] = dict(context.run.run_config or {})
+    ops: dict[str, Any] = run_config.get("ops") or {}
     return dict((ops.get(context.op_def.name) or {}).get("config") or {})
 
 
@@ -147,7 +152,11 @@ def _plan(
     subset: bool,
     log: Callable[[str], None],
 ) -> Plan:
-    stored, completed, present = db.stored_inputs(con), db.completed_years(con), db.stored_years(con)
+    stored, completed, present = (
+        db.stored_inputs(con),
+        db.completed_years(con),
+        db.stored_years(con),
+    )
     if stored is not None and completed:
         differences = inputs.differences(stored)
     elif stored is None and present:

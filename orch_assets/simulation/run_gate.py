@@ -81,21 +81,14 @@ class RunModelGate:
                     if request.execution_class
                     else None
                 )
-                if send is None or (
-                    cap is not None and sum(self._running.values()) >= cap
-                ):
+                if send is None or (cap is not None and sum(self._running.values()) >= cap):
                     continue
                 if self._per_worker[request.worker] >= threads:
                     continue
-                if (
-                    limit is not None
-                    and self._running[request.execution_class] >= limit
-                ):
+                if limit is not None and self._running[request.execution_class] >= limit:
                     continue
                 self._queue.remove(request)
-                self._held[(request.worker, request.request_id)] = (
-                    request.execution_class
-                )
+                self._held[(request.worker, request.request_id)] = request.execution_class
                 self._running[request.execution_class] += 1
                 self._per_worker[request.worker] += 1
                 grants.append((send, request.request_id))

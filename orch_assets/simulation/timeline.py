@@ -32,9 +32,7 @@ class YearTimeline:
     timings: Sequence[Mapping[str, Any]]
     wall_seconds: float
 
-    def critical_path(
-        self, parents: Mapping[str, Sequence[str]]
-    ) -> tuple[float, list[str]]:
+    def critical_path(self, parents: Mapping[str, Sequence[str]]) -> tuple[float, list[str]]:
         """Seconds and node ids of the longest chain of measured nodes through the DAG."""
         seconds = {t["unique_id"]: t["end"] - t["start"] for t in self.timings}
         best: dict[str, tuple[float, list[str]]] = {}
@@ -71,7 +69,7 @@ def render_timeline(
     axes_list = figure.subplots(1, max(1, len(years)), sharey=True, squeeze=False)[0]
     lanes = sorted({t["thread"] for y in years for t in y.timings})
     lane_of = {name: index for index, name in enumerate(lanes)}
-    for axes, year in zip(axes_list, years):
+    for axes, year in zip(axes_list, years, strict=False):
         origin = min((t["ready"] for t in year.timings), default=0.0)
         critical = set(year.critical_path(parents)[1])
         for t in year.timings:
@@ -85,9 +83,7 @@ def render_timeline(
         axes.set_title(f"{year.year}\ncritical path {seconds:.1f} s of {year.wall_seconds:.1f} s",
                        fontsize=9)  # fmt: skip
         axes.set_xlabel("seconds")
-    axes_list[0].set_yticks(
-        range(len(lanes)), [f"dbt thread {i + 1}" for i in range(len(lanes))]
-    )
+    axes_list[0].set_yticks(range(len(lanes)), [f"dbt thread {i + 1}" for i in range(len(lanes))])
     figure.legend(
         handles=[Patch(color=c, label=str(k or "test / seed")) for k, c in CLASS_COLOURS.items()]
         + [Patch(facecolor="white", edgecolor="black", label="critical path")],

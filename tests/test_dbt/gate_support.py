@@ -75,14 +75,8 @@ def table_contents(database: Path) -> dict[str, list[tuple[Any, ...]]]:
     con = duckdb.connect(str(database), read_only=True)
     try:
         names = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables"
-            ).fetchall()
+            r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
         ]
-        return {
-            n: sorted(con.execute(f'select * from "{n}"').fetchall())
-            for n in sorted(names)
-        }
+        return {n: sorted(con.execute(f'select * from "{n}"').fetchall()) for n in sorted(names)}
     finally:
         con.close()

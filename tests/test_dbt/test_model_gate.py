@@ -52,9 +52,7 @@ def test_class_limit_1_serialises_parallel_safe_models_with_outputs_identical_to
     assert not any_overlap(models(gated, "parallel_safe"))
     # A waiting parallel_safe model did not block the sequential ones: some ran beside it.
     assert any(
-        overlaps(s, p)
-        for s in models(gated, "sequential")
-        for p in models(gated, "parallel_safe")
+        overlaps(s, p) for s in models(gated, "sequential") for p in models(gated, "parallel_safe")
     )
     run_gate_project(tmp_path / "plain", scheduling={"gated": False})
     assert table_contents(tmp_path / "gated" / "workforce.duckdb") == table_contents(

@@ -23,7 +23,12 @@ import pytest
 from tests.conftest import DBT_PROJECT_DIR, REPO_ROOT
 
 SECRET = "contents-of-a-private-file-5f1c"
-STAGING = ["stg_termination_rates", "stg_promotion_rates", "stg_simulation_parameters", "stg_census"]
+STAGING = [
+    "stg_termination_rates",
+    "stg_promotion_rates",
+    "stg_simulation_parameters",
+    "stg_census",
+]
 
 
 def _attacks(secret_path: Path) -> dict[str, tuple[dict[str, Any], str]]:
@@ -63,14 +68,20 @@ def _attacks(secret_path: Path) -> dict[str, tuple[dict[str, Any], str]]:
 def _census(path: Path, hire_date: str = "2015-03-01") -> Path:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["employee_id", "birth_date", "hire_date", "level_id", "department", "annual_salary"])
-        writer.writerows([f"E{i}", "1980-05-01", "2015-03-01", 1 + i % 5, "ENG", 60000] for i in range(1, 11))
+        writer.writerow(
+            ["employee_id", "birth_date", "hire_date", "level_id", "department", "annual_salary"]
+        )
+        writer.writerows(
+            [f"E{i}", "1980-05-01", "2015-03-01", 1 + i % 5, "ENG", 60000] for i in range(1, 11)
+        )
         writer.writerow(["E99", "1980-05-01", hire_date, 1, "ENG", 60000])
     return path
 
 
 @pytest.fixture(scope="module")
-def dbt_outcomes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, dict[str, Any]]]:
+def dbt_outcomes(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Path, dict[str, dict[str, Any]]]:
     """Runs every invocation in one process; returns the DuckDB file and each outcome by name."""
     work = tmp_path_factory.mktemp("safe_vars")
     secret = work / "private.txt"
@@ -84,7 +95,12 @@ def dbt_outcomes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     for name, (dbt_vars, _) in _attacks(secret).items():
         invocations[name] = [*build, *STAGING, "--vars", json.dumps({**valid, **dbt_vars})]
     future = _census(work / "future.csv", hire_date="2026-02-01")
-    invocations["future-hire"] = [*build, "stg_census", "--vars", json.dumps({"census_file": str(future)})]
+    invocations["future-hire"] = [
+        *build,
+        "stg_census",
+        "--vars",
+        json.dumps({"census_file": str(future)}),
+    ]
     # Last: stg_census then reads this file.
     quoted = _census(work / "o'brien; -- census.csv")
     invocations["quoted-census-path"] = [
@@ -103,7 +119,7 @@ def dbt_outcomes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     outcomes = json.loads((work / "outcomes.json").read_text())
-    return work / "workforce.duckdb", dict(zip(invocations, outcomes))
+    return work / "workforce.duckdb", dict(zip(invocations, outcomes, strict=True))
 
 
 def _every_value(database: Path) -> list[str]:
@@ -145,9 +161,13 @@ def test_no_injected_var_writes_the_file_into_the_database(
 
     assert values, "the valid build wrote the staging models"
     assert not [v for v in values if SECRET in v]
-    bands = duckdb.connect(str(database), read_only=True).execute(
-        "select tenure_band, termination_rate from stg_termination_rates order by min_tenure_years"
-    ).fetchall()
+    bands = (
+        duckdb.connect(str(database), read_only=True)
+        .execute(
+            "select tenure_band, termination_rate from stg_termination_rates order by min_tenure_years"
+        )
+        .fetchall()
+    )
     assert [b for b, _ in bands] == ["0-1", "1-3", "3-5", "5-10", "10+"], "valid views stay"
     assert bands[-1][1] == Decimal("0.000010"), "a number written 1e-05 is still a number"
 

@@ -118,7 +118,7 @@ def test_a_once_per_simulation_model_that_reads_a_yearly_model_is_refused_naming
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     uid = next(u for u, p in manifest["nodes"].items() if p["name"] == "int_workforce_needs")
     manifest["nodes"][uid]["config"]["meta"]["once_per_simulation"] = True
-    with pytest.raises(ValueError, match="int_workforce_needs.* reads .*built every year"):
+    with pytest.raises(ValueError, match=r"int_workforce_needs.* reads .*built every year"):
         once_per_simulation_models(manifest)
 
 

@@ -37,7 +37,5 @@ def test_sequential_models_never_overlap_across_the_simulations_of_one_run(
         assert start >= end, f"{first} and {second} ran at once"
     parallel = [(s, e) for s, e, cls, _ in timed if cls != "sequential"]
     assert any(
-        a[0] < b[1] and b[0] < a[1]
-        for i, a in enumerate(parallel)
-        for b in parallel[i + 1 :]
+        a[0] < b[1] and b[0] < a[1] for i, a in enumerate(parallel) for b in parallel[i + 1 :]
     ), "other models still ran side by side"

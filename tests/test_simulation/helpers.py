@@ -74,7 +74,6 @@ def table_fingerprint(
     )
 
 
-
 def materialize_with_empty_config(
     env: dict[str, str], *assets: str
 ) -> subprocess.CompletedProcess[str]:
@@ -88,7 +87,14 @@ def materialize_with_empty_config(
     )  # fmt: skip
 
 
-CENSUS_COLUMNS = ["employee_id", "birth_date", "hire_date", "level_id", "department", "annual_salary"]
+CENSUS_COLUMNS = [
+    "employee_id",
+    "birth_date",
+    "hire_date",
+    "level_id",
+    "department",
+    "annual_salary",
+]
 
 
 def census_csv(path: Path, extra_rows: Sequence[Mapping[str, str]] = ()) -> Path:

@@ -123,7 +123,9 @@ def test_materializing_one_model_with_empty_config_reuses_the_stored_inputs_and_
         logs = "\n".join(r.user_message for r in instance.all_logs(run.run_id))
         materialized = {
             r.dagster_event.asset_key.to_user_string()
-            for r in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+            for r in instance.all_logs(
+                run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+            )
         }
     assert run.job_name == "__ASSET_JOB" and run.status == dg.DagsterRunStatus.SUCCESS
     assert materialized == {"fct_workforce_snapshot"}, "upstream models run but do not report"

@@ -51,7 +51,9 @@ def test_a_year_with_rows_but_no_completion_record_is_removed_before_the_next_ru
     con = duckdb.connect(str(path))
     db.ensure_tables(con)
     db.record_inputs(con, _inputs(config))
-    con.execute("create table fct_yearly_events as select * from range(2025, 2027) t(simulation_year)")
+    con.execute(
+        "create table fct_yearly_events as select * from range(2025, 2027) t(simulation_year)"
+    )
     con.execute("create table fct_workforce_snapshot as select 2025 as simulation_year")
     con.execute("insert into orch_completed_years values (2025, now())")
     con.close()
@@ -69,7 +71,10 @@ def test_a_year_with_rows_but_no_completion_record_is_removed_before_the_next_ru
 def _execute_and_kill_the_worker_mid_year(home: Path, env: dict[str, str], tmp_path: Path) -> str:
     """Starts the job, SIGKILLs its dbt worker after the first 2026 mart; returns the run id."""
     config = tmp_path / "run.yaml"
-    run_config = {**SHAPE, "resources": {"simulation_store": {"config": {"data_dir": str(tmp_path / "data")}}}}
+    run_config = {
+        **SHAPE,
+        "resources": {"simulation_store": {"config": {"data_dir": str(tmp_path / "data")}}},
+    }
     config.write_text(json.dumps(run_config))
     dg.DagsterInstance.from_config(str(home)).dispose()
     process = subprocess.Popen(

@@ -22,7 +22,7 @@ def _final_metadata(result: dg.JobExecutionResult) -> dict:
         for e in result.get_asset_materialization_events()
         if e.asset_key == dg.AssetKey("fct_workforce_summary")
     ]
-    return next(m for m in events if m["simulation_year"].value == 2026)
+    return dict(next(m for m in events if m["simulation_year"].value == 2026))
 
 
 # Four 2-year runs: about 150 s on an idle 2-core machine, over 300 s under load.
@@ -82,17 +82,13 @@ def _assert_timing_metadata_timeline_and_history(
             [result.run_id],
         ).fetchall()
     assert [r[0] for r in rows] == [2025, 2026]
-    assert rows[1][1] < rows[0][1], (
-        "year-independent inputs are built and tested in year one only"
-    )
+    assert rows[1][1] < rows[0][1], "year-independent inputs are built and tested in year one only"
 
 
 def test_memory_pressure_caps_the_models_of_the_build_at_one_and_the_step_says_so(
     instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:
-    below_the_live_reading = {
-        "config": {"memory_pause_percent": 1.0, "memory_resume_percent": 0.5}
-    }
+    below_the_live_reading = {"config": {"memory_pause_percent": 1.0, "memory_resume_percent": 0.5}}
     result = run_simulation(
         instance, tmp_path, execution=below_the_live_reading, threads=4,
         start_year=2025, end_year=2025, n_employees=300,
@@ -103,10 +99,7 @@ def test_memory_pressure_caps_the_models_of_the_build_at_one_and_the_step_says_s
     assert said, [m for m in messages if "cap" in m]
     intervals = sorted(
         (m["orch/started_at"].value, m["orch/ended_at"].value)
-        for m in (
-            e.materialization.metadata
-            for e in result.get_asset_materialization_events()
-        )
+        for m in (e.materialization.metadata for e in result.get_asset_materialization_events())
         if "orch/started_at" in m
     )
     assert len(intervals) > 10

@@ -45,7 +45,9 @@ def test_a_bad_census_row_is_named_by_line_and_employee_id_in_one_line(
 
     text = str(raised.value)
     assert "\n" not in text
-    expected_id = "None" if corrupt.get("employee_id") == "" else repr(corrupt.get("employee_id", "E9999999"))
+    expected_id = (
+        "None" if corrupt.get("employee_id") == "" else repr(corrupt.get("employee_id", "E9999999"))
+    )
     assert text == f"census_file {census}: line 302 (employee_id {expected_id}): {message}"
 
 
@@ -104,7 +106,10 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
     directory.mkdir()
     as_root = os.geteuid() == 0
     if as_root:
-        if not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(directory)], check=False).returncode:
+        if (
+            not shutil.which("chattr")
+            or subprocess.run(["chattr", "+i", str(directory)], check=False).returncode
+        ):
             pytest.skip("running as root without chattr +i: cannot make a read-only directory")
     else:
         directory.chmod(0o555)

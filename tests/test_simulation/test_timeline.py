@@ -29,15 +29,11 @@ YEAR = YearTimeline(
 PARENTS = {"model.p.b": ["model.p.a"], "test.p.not_null_c": ["model.p.c"]}
 
 
-def test_the_critical_path_is_the_longest_chain_of_measured_times_through_the_dag() -> (
-    None
-):
+def test_the_critical_path_is_the_longest_chain_of_measured_times_through_the_dag() -> None:
     seconds, chain = YEAR.critical_path(PARENTS)
     assert chain == ["model.p.a", "model.p.b"]
     assert seconds == 3.0
-    assert critical_path_lines([YEAR], PARENTS) == {
-        2025: "critical path 3.00 s of 3.40 s"
-    }
+    assert critical_path_lines([YEAR], PARENTS) == {2025: "critical path 3.00 s of 3.40 s"}
 
 
 def test_the_timeline_is_a_png_with_one_band_per_year(tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ from tests.test_simulation.helpers import (
 )
 
 
-
 def _materialized_years(result: dg.JobExecutionResult, asset: str) -> list[int]:
     return sorted(
         event.materialization.metadata["simulation_year"].value
@@ -133,7 +132,10 @@ def test_orch_threads_sets_dbt_threads_when_run_config_leaves_them_unset(
 
 CORRUPT_ROWS = [
     ({"employee_id": ""}, "line 302 (employee_id None): employee_id is missing"),
-    ({"annual_salary": "-100"}, "line 302 (employee_id 'E9999999'): annual_salary -100 is not positive"),
+    (
+        {"annual_salary": "-100"},
+        "line 302 (employee_id 'E9999999'): annual_salary -100 is not positive",
+    ),
 ]
 
 
@@ -147,7 +149,9 @@ def test_a_corrupt_census_row_is_named_before_dbt_starts_and_nothing_is_written(
         )
 
         assert not result.success
-        failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
+        failure = next(
+            e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE
+        )
         assert failure.step_failure_data.error.message.splitlines()[0].endswith(
             f"census_file {census}: {message}"
         )
