@@ -109,8 +109,7 @@ class DaskLauncher:
             pure=False,
             retries=0,
             resources={MEMORY_RESOURCE: need} if need else None,
-            workers=headroom or None,
-            allow_other_workers=True,
+            **({"workers": headroom, "allow_other_workers": True} if headroom else {}),
         )
         self._futures[token] = future
         self._steps[token] = step.key
@@ -157,6 +156,11 @@ class DaskLauncher:
             if entry.dagster_event is None:
                 return None
             return WorkerMessage(token, step_key, Kind.EVENT, event=entry.dagster_event)
+        if kind == "tags":
+            if token not in self._stopped:
+                tags = raw["payload"]
+                self._instance.add_run_tags(tags["run_id"], tags["tags"])
+            return None
         if kind == "error":
             return WorkerMessage(token, step_key, Kind.ERROR, error=decode(raw["payload"]))
         self._ended.add(token)

@@ -21,6 +21,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
@@ -75,13 +76,15 @@ def _tree_metric(worker: Any) -> dict[str, float]:
     return {"rss": float(rss), "host_memory_percent": psutil.virtual_memory().percent}
 
 
-def _context() -> ForkServerContext:
-    """One forkserver per Dask worker process; it imports Dagster once for every step."""
+def _context(job_module: str | None) -> ForkServerContext:
+    """One forkserver per Dask worker process; it imports Dagster, warms its in-memory storages
+    and imports the module of the first job run there, once for every step forked from it."""
     global _forkserver
     with _forkserver_lock:
         if _forkserver is None:
             context = cast("ForkServerContext", multiprocessing.get_context("forkserver"))
-            context.set_forkserver_preload([__name__, "dagster._core.execution.api"])
+            preload = ["orch_assets.executor.dask_preload", "dagster._core.execution.api"]
+            context.set_forkserver_preload(preload + ([job_module] if job_module else []))
             _forkserver = context
         return _forkserver
 
@@ -113,7 +116,7 @@ def run_step(step: DaskStep) -> dict[str, Any]:
 
 
 def _run_child(step: DaskStep, address: str, send: Any, stop: Any) -> int | None:
-    context = _context()
+    context = _context(step.recon_job.get_module())
     parent, child = context.Pipe(duplex=False)
     process = context.Process(
         target=step_child_main,
@@ -161,6 +164,19 @@ def _exit_with_worker(worker_pid: int) -> None:
     os._exit(1)
 
 
+def _forward_run_tags(instance: DagsterInstance, conn: Connection) -> None:
+    """Send the step's ``add_run_tags`` calls to the run process, which owns the run record.
+
+    The ephemeral instance has no record of the run, so the call is replaced on this
+    instance object only; the run process applies the tags in order with the step's events.
+    """
+
+    def add_run_tags(run_id: str, new_tags: Mapping[str, str]) -> None:
+        conn.send(("tags", {"run_id": run_id, "tags": {str(k): str(v) for k, v in new_tags.items()}}))
+
+    instance.add_run_tags = add_run_tags  # type: ignore[method-assign]
+
+
 def step_child_main(
     conn: Connection,
     recon_job: ReconstructableJob,
@@ -181,6 +197,7 @@ def step_child_main(
             instance.add_event_listener(
                 run.run_id, lambda entry: conn.send(("entry", serialize_value(entry)))
             )
+            _forward_run_tags(instance, conn)
             DagsterEvent.step_worker_started(
                 create_context_free_log_manager(instance, run),
                 run.job_name,

@@ -26,3 +26,20 @@ def never_runs() -> None:
 @job(executor_def=adaptive_executor)
 def worker_kill_job() -> None:
     never_runs(kill_own_dask_worker())
+
+
+def _nap(name: str) -> object:
+    @op(name=name)
+    def _op() -> None:
+        time.sleep(0.3)
+
+    return _op
+
+
+NAPS = [_nap(f"short_nap_{i}") for i in range(3)]
+
+
+@job(executor_def=adaptive_executor)
+def three_naps_job() -> None:
+    for nap in NAPS:
+        nap()

@@ -120,8 +120,10 @@ def test_workers_above_the_memory_pause_threshold_hold_launches_to_one_and_say_s
     # Every worker process holds far more than 1% of its 2 GB limit, so all are "full".
     result = run(
         executor_instance,
-        jobs.wide_sleep_job,
-        dask_config(dask_address, max_concurrent=4, memory_pause_percent=1.0, memory_resume_percent=0.5),
+        dask_jobs.three_naps_job,
+        dask_config(
+            dask_address, max_concurrent=4, memory_pause_percent=1.0, memory_resume_percent=0.5
+        ),
     )
 
     assert result.success
@@ -136,10 +138,10 @@ def test_memory_per_step_is_a_worker_resource_and_too_large_a_budget_fails_at_la
     executor_instance: DagsterInstance, dask_address: str
 ) -> None:
     fits = run(
-        executor_instance, jobs.wide_sleep_job, dask_config(dask_address, memory_per_step_gb=1.0)
+        executor_instance, dask_jobs.three_naps_job, dask_config(dask_address, memory_per_step_gb=1.0)
     )
     too_big = run(
-        executor_instance, jobs.wide_sleep_job, dask_config(dask_address, memory_per_step_gb=3.0)
+        executor_instance, dask_jobs.three_naps_job, dask_config(dask_address, memory_per_step_gb=3.0)
     )
 
     assert fits.success
