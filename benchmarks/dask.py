@@ -31,9 +31,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 sys.path.insert(0, str(REPO_ROOT))
 
-from dagster import DagsterEventType, DagsterInstance, execute_job, reconstructable  # noqa: E402
+from dagster import DagsterEventType, DagsterInstance, execute_job, reconstructable
 
-from benchmarks.dask_jobs import N_STEPS, SLEEP_S, all_scenarios_job, sleep_job  # noqa: E402
+from benchmarks.dask_jobs import N_STEPS, SLEEP_S, all_scenarios_job, sleep_job
 
 
 def _start_cluster(logs: Path) -> tuple[str, list[subprocess.Popen]]:
@@ -140,7 +140,9 @@ def main() -> None:
     _report(results, args)
 
 
-def _report(results: dict[tuple[str, str], list[dict[str, float]]], args: argparse.Namespace) -> None:
+def _report(
+    results: dict[tuple[str, str], list[dict[str, float]]], args: argparse.Namespace
+) -> None:
     print(f"\nmedians of {args.repeats} runs; 2 workers x 8 threads on this machine vs threads")
     print("| workload | mode | run wall s | overhead s | start latency s | step s |")
     print("|---|---|---|---|---|---|")
@@ -150,13 +152,19 @@ def _report(results: dict[tuple[str, str], list[dict[str, float]]], args: argpar
         print(f"| {workload} | {mode} | {wall:.2f} | {overhead} | "
               f"{_median(samples, 'start_latency'):.2f} | {step:.2f} |")  # fmt: skip
     if ("sleep", "dask") in results and ("sleep", "thread") in results:
-        ratio = _median(results[("sleep", "dask")], "wall") / _median(results[("sleep", "thread")], "wall")
+        ratio = _median(results[("sleep", "dask")], "wall") / _median(
+            results[("sleep", "thread")], "wall"
+        )
         print(f"sleep: dask / thread wall = {ratio:.2f}")
     if ("scenarios", "dask") not in results:
         return
     dask_wall = _median(results[("scenarios", "dask")], "wall")
     thread_wall = _median(results[("scenarios", "thread")], "wall")
-    overhead = _median(results[("sleep", "dask")], "wall") - SLEEP_S if ("sleep", "dask") in results else 0.0
+    overhead = (
+        _median(results[("sleep", "dask")], "wall") - SLEEP_S
+        if ("sleep", "dask") in results
+        else 0.0
+    )
     # The 4 scenarios shared 2 cores; one scenario alone on a machine like this one takes about
     # (thread-mode wall x 2 cores) / 4 scenarios, if the cores were saturated and the work divides.
     alone = thread_wall * 2 / 4

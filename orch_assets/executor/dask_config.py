@@ -90,8 +90,8 @@ def parse_bytes(field: str, value: object) -> int:
     return size
 
 
-def _int(raw: Mapping[str, Any], field: str, low: int, high: int) -> int:
-    value = raw[field]
+def _int(raw: Mapping[str, Any], field: str, low: int, high: int, default: int) -> int:
+    value = raw.get(field, default)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise _fail(f"dask.local.{field}", f"an integer from {low} to {high}", value)
     return value
@@ -119,8 +119,8 @@ def dask_settings_from_config(raw: Mapping[str, Any] | None) -> DaskSettings:
     if local is not None:
         memory = local.get("memory_limit")
         local_settings = LocalClusterSettings(
-            n_workers=_int(local, "n_workers", 1, MAX_LOCAL_WORKERS),
-            threads_per_worker=_int(local, "threads_per_worker", 1, 64),
+            n_workers=_int(local, "n_workers", 1, MAX_LOCAL_WORKERS, 2),
+            threads_per_worker=_int(local, "threads_per_worker", 1, 64, 1),
             memory_limit_bytes=None
             if memory is None
             else parse_bytes("dask.local.memory_limit", memory),

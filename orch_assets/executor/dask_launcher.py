@@ -114,7 +114,9 @@ class DaskLauncher:
         self._futures[token] = future
         self._steps[token] = step.key
         future.add_done_callback(lambda _, token=token: self._raw.put((0.0, {"future": token})))
-        preferred = f" (preferring workers with headroom: {', '.join(headroom)})" if headroom else ""
+        preferred = (
+            f" (preferring workers with headroom: {', '.join(headroom)})" if headroom else ""
+        )
         return [
             DagsterEvent.step_worker_starting(
                 self._ctx.for_step(step),
@@ -136,7 +138,9 @@ class DaskLauncher:
                 self._lost_at.pop(token)
             elif now - since > DONE_GRACE_S:
                 self._lost_at.pop(token)
-                messages.append(self._lost(token, "its task returned but its last events never came"))
+                messages.append(
+                    self._lost(token, "its task returned but its last events never came")
+                )
         return messages
 
     def _translate(self, raw: dict[str, Any]) -> WorkerMessage | None:

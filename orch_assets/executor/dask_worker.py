@@ -172,7 +172,9 @@ def _forward_run_tags(instance: DagsterInstance, conn: Connection) -> None:
     """
 
     def add_run_tags(run_id: str, new_tags: Mapping[str, str]) -> None:
-        conn.send(("tags", {"run_id": run_id, "tags": {str(k): str(v) for k, v in new_tags.items()}}))
+        conn.send(
+            ("tags", {"run_id": run_id, "tags": {str(k): str(v) for k, v in new_tags.items()}})
+        )
 
     instance.add_run_tags = add_run_tags  # type: ignore[method-assign]
 

@@ -65,9 +65,7 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskTestC
     processes = []
     for index, command in enumerate(commands):
         log = (logs / f"{index}.log").open("w")
-        processes.append(
-            subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log)
-        )
+        processes.append(subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log))
         if index == 0:
             time.sleep(1.0)
     cluster = DaskTestCluster(address, processes)

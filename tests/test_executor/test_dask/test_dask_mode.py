@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-import pytest
+import psutil
 from dagster import DagsterEventType, DagsterInstance
 
 from tests.test_executor import jobs
@@ -35,7 +35,9 @@ def workers_of_steps(instance: DagsterInstance, run_id: str) -> dict[str, str]:
 def test_a_wide_job_runs_on_both_workers_and_never_exceeds_the_cap(
     executor_instance: DagsterInstance, dask_cluster: DaskTestCluster, dask_address: str
 ) -> None:
-    result = run(executor_instance, jobs.wide_sleep_job, dask_config(dask_address, max_concurrent=3))
+    result = run(
+        executor_instance, jobs.wide_sleep_job, dask_config(dask_address, max_concurrent=3)
+    )
 
     assert result.success
     placed = workers_of_steps(executor_instance, result.run_id)
@@ -65,7 +67,9 @@ def test_fail_fast_on_the_cluster_stops_running_steps_and_starts_no_more(
     executor_instance: DagsterInstance, dask_address: str
 ) -> None:
     result = run(
-        executor_instance, jobs.fail_fast_job, dask_config(dask_address, max_concurrent=2, fail_fast=True)
+        executor_instance,
+        jobs.fail_fast_job,
+        dask_config(dask_address, max_concurrent=2, fail_fast=True),
     )
 
     assert not result.success
@@ -91,13 +95,14 @@ def test_a_step_over_its_timeout_on_a_worker_is_killed_and_fails_saying_so(
     assert not result.success
     hang = step_intervals(executor_instance, result.run_id)["hang"]
     assert 1.5 <= hang.end - hang.start <= 1.5 + 3.0
-    assert "timed out: it ran longer than its timeout of 1.5 s" in failure_messages(
-        executor_instance, result.run_id
-    )["hang"]
+    assert (
+        "timed out: it ran longer than its timeout of 1.5 s"
+        in failure_messages(executor_instance, result.run_id)["hang"]
+    )
     child = int((work_dir / "child.pid").read_text())
-    psutil = pytest.importorskip("psutil")
-    gone, alive = psutil.wait_procs([psutil.Process(child)], timeout=5) if psutil.pid_exists(child) else ([], [])
-    assert not alive, "the step's subprocess on the worker was killed"
+    if psutil.pid_exists(child):
+        _, alive = psutil.wait_procs([psutil.Process(child)], timeout=5)
+        assert not alive, "the step's subprocess on the worker was killed"
 
 
 def test_a_sigkilled_worker_fails_its_step_naming_the_worker_and_the_run_ends(
@@ -128,7 +133,9 @@ def test_workers_above_the_memory_pause_threshold_hold_launches_to_one_and_say_s
 
     assert result.success
     assert max_overlap(step_intervals(executor_instance, result.run_id).values()) == 1
-    (notice,) = [m for m in engine_messages(executor_instance, result.run_id) if "cluster live cap" in m]
+    (notice,) = [
+        m for m in engine_messages(executor_instance, result.run_id) if "cluster live cap" in m
+    ]
     assert "cluster live cap 4 -> 1 (all 2 workers at or above memory_pause_percent 1%" in notice
     for address in dask_cluster.worker_addresses():
         assert f"{address} memory" in notice
@@ -138,10 +145,14 @@ def test_memory_per_step_is_a_worker_resource_and_too_large_a_budget_fails_at_la
     executor_instance: DagsterInstance, dask_address: str
 ) -> None:
     fits = run(
-        executor_instance, dask_jobs.three_naps_job, dask_config(dask_address, memory_per_step_gb=1.0)
+        executor_instance,
+        dask_jobs.three_naps_job,
+        dask_config(dask_address, memory_per_step_gb=1.0),
     )
     too_big = run(
-        executor_instance, dask_jobs.three_naps_job, dask_config(dask_address, memory_per_step_gb=3.0)
+        executor_instance,
+        dask_jobs.three_naps_job,
+        dask_config(dask_address, memory_per_step_gb=3.0),
     )
 
     assert fits.success
@@ -164,5 +175,7 @@ def test_an_unreachable_scheduler_fails_the_run_naming_the_address_field(
 
     assert not result.success
     text = run_failure_text(executor_instance, result.run_id)
-    assert "'dask.address': could not reach the Dask scheduler at tcp://127.0.0.1:9 within 1 s" in text
+    assert (
+        "'dask.address': could not reach the Dask scheduler at tcp://127.0.0.1:9 within 1 s" in text
+    )
     assert not events_of(executor_instance, result.run_id, DagsterEventType.STEP_START)

@@ -80,9 +80,13 @@ def test_a_postgres_instance_records_a_dask_run_whose_workers_never_open_it(
         # SQLAlchemy 2.1 maps plain "postgresql" to psycopg 3; dagster-postgres ships psycopg2.
         "scheme": "postgresql+psycopg2",
     }
-    with dg.instance_for_test(overrides={"storage": {"postgres": {"postgres_db": postgres_db}}}) as instance:
+    with dg.instance_for_test(
+        overrides={"storage": {"postgres": {"postgres_db": postgres_db}}}
+    ) as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-        result = run(instance, dask_jobs.three_naps_job, dask_config(dask_address, max_concurrent=3))
+        result = run(
+            instance, dask_jobs.three_naps_job, dask_config(dask_address, max_concurrent=3)
+        )
 
         assert result.success
         placed = workers_of_steps(instance, result.run_id)
