@@ -42,9 +42,10 @@ def test_a_wide_job_runs_on_both_workers_and_never_exceeds_the_cap(
     assert result.success
     placed = workers_of_steps(executor_instance, result.run_id)
     assert len(placed) == 8
-    assert set(placed.values()) == set(dask_cluster.worker_addresses())
+    # Addresses as the steps saw them (a worker its nanny restarted would have a new one).
+    assert len(set(placed.values())) == 2, placed
     overlap = max_overlap(step_intervals(executor_instance, result.run_id).values())
-    assert 2 <= overlap <= 3
+    assert 2 <= overlap <= 3, overlap
 
 
 def test_execution_class_limits_hold_on_the_cluster(
