@@ -33,7 +33,7 @@ def workers_of_steps(instance: DagsterInstance, run_id: str) -> dict[str, str]:
 
 
 def test_a_wide_job_runs_on_both_workers_and_never_exceeds_the_cap(
-    executor_instance: DagsterInstance, dask_cluster: DaskTestCluster, dask_address: str
+    executor_instance: DagsterInstance, dask_address: str
 ) -> None:
     result = run(
         executor_instance, jobs.wide_sleep_job, dask_config(dask_address, max_concurrent=3)
@@ -62,6 +62,16 @@ def test_execution_class_limits_hold_on_the_cluster(
     assert max_overlap(v for k, v in intervals.items() if k.startswith("sequential_")) == 1
     assert max_overlap(v for k, v in intervals.items() if k.startswith("conditional_")) <= 2
     assert max_overlap(intervals.values()) <= 4
+
+
+def test_a_retried_step_on_the_cluster_succeeds_and_its_output_reaches_the_next_step(
+    executor_instance: DagsterInstance, work_dir: Path, dask_address: str
+) -> None:
+    with run(executor_instance, jobs.retry_job, dask_config(dask_address)) as result:
+        assert result.success
+        assert result.output_for_node("after_flaky") == 3, "outputs pass through shared storage"
+    assert len(events_of(executor_instance, result.run_id, DagsterEventType.STEP_UP_FOR_RETRY)) == 2
+    assert (work_dir / "attempts").read_text() == "3"
 
 
 def test_fail_fast_on_the_cluster_stops_running_steps_and_starts_no_more(
