@@ -31,9 +31,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent]
 sys.path.insert(0, str(REPO_ROOT))
 
-from dagster import DagsterEventType, DagsterInstance, execute_job, reconstructable
+from dagster import DagsterEventType, DagsterInstance, execute_job, reconstructable  # noqa: E402
 
-from benchmarks.dask_jobs import N_STEPS, SLEEP_S, all_scenarios_job, sleep_job
+from benchmarks.dask_jobs import N_STEPS, SLEEP_S, all_scenarios_job, sleep_job  # noqa: E402
 
 
 def _start_cluster(logs: Path) -> tuple[str, list[subprocess.Popen]]:

@@ -2,7 +2,7 @@
 
 import time
 
-from dagster import JobDefinition, job, op
+from dagster import JobDefinition, OpDefinition, job, op
 
 from orch_assets.definitions import defs
 from orch_assets.executor import adaptive_executor
@@ -11,7 +11,7 @@ N_STEPS = 16
 SLEEP_S = 1.0
 
 
-def _sleeper(index: int) -> object:
+def _sleeper(index: int) -> OpDefinition:
     @op(name=f"sleep_{index}")
     def _op() -> None:
         time.sleep(SLEEP_S)

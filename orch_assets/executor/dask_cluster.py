@@ -130,7 +130,7 @@ class DaskCluster:
                 threads_per_worker=local.threads_per_worker,
                 memory_limit=memory,
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",
                 resources={MEMORY_RESOURCE: round(memory / GIB, 3)},
             )
 

@@ -12,6 +12,7 @@ already claimed and returns without running, and the launch becomes a ``CRASH`` 
 worker that died, so the retry policy (a new launch) or the failure applies.
 """
 
+import contextlib
 import os
 import queue
 import time
@@ -30,7 +31,7 @@ from orch_assets.executor.config import AdaptiveSettings
 from orch_assets.executor.dask_capacity import ClusterCapacityMonitor
 from orch_assets.executor.dask_cluster import MEMORY_RESOURCE, DaskCluster
 from orch_assets.executor.dask_worker import DaskStep, decode, run_step
-from orch_assets.executor.messages import Kind, StopKind, WorkerMessage, drain
+from orch_assets.executor.messages import Kind, StopKind, WorkerMessage
 from orch_assets.executor.process_worker import StepCommand
 
 FORWARDED_ENV_PREFIXES = ("ORCH_",)
@@ -62,7 +63,7 @@ class DaskLauncher:
         self._instance = plan_context.instance
         self._run_id = plan_context.run_id
         self._topic = f"orch-steps-{self._run_id}"
-        self._raw: queue.Queue[Any] = queue.Queue()
+        self._raw: queue.Queue[tuple[float, dict[str, Any]]] = queue.Queue()
         self._futures: dict[int, Any] = {}
         self._steps: dict[int, str] = {}
         self._worker_of: dict[int, str] = {}
@@ -128,7 +129,7 @@ class DaskLauncher:
 
     def poll(self, timeout: float) -> list[WorkerMessage]:
         messages: list[WorkerMessage] = []
-        for _, raw in drain(self._raw, timeout):
+        for _, raw in self._drain(timeout):
             message = self._translate(raw)
             if message is not None:
                 messages.append(message)
@@ -142,6 +143,16 @@ class DaskLauncher:
                     self._lost(token, "its task returned but its last events never came")
                 )
         return messages
+
+    def _drain(self, timeout: float) -> list[tuple[float, dict[str, Any]]]:
+        """Wait up to ``timeout`` for a first raw message, then take whatever else is queued."""
+        try:
+            raws = [self._raw.get(timeout=timeout) if timeout > 0 else self._raw.get_nowait()]
+        except queue.Empty:
+            return []
+        while not self._raw.empty():
+            raws.append(self._raw.get_nowait())
+        return raws
 
     def _translate(self, raw: dict[str, Any]) -> WorkerMessage | None:
         if "future" in raw:
@@ -238,7 +249,5 @@ class DaskLauncher:
         for token, future in list(self._futures.items()):
             if token not in self._ended:
                 future.cancel()
-        try:
+        with contextlib.suppress(ValueError, OSError):
             self._cluster.client.unsubscribe_topic(self._topic)
-        except (ValueError, OSError):
-            pass

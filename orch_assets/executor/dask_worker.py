@@ -16,6 +16,7 @@ re-runs the task after its first worker died, the copy does nothing and the run 
 retries the step itself.
 """
 
+import contextlib
 import multiprocessing
 import os
 import sys
@@ -138,10 +139,8 @@ def _run_child(step: DaskStep, address: str, send: Any, stop: Any) -> int | None
             break
         if not stopped and stop.is_set():
             stopped = True
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 terminate_process_trees([psutil.Process(process.pid)], grace_s=0.5)
-            except psutil.NoSuchProcess:
-                pass
     process.join(timeout=5)
     if not done:
         send("crash", exit_code=process.exitcode, stopped=stopped)

@@ -4,7 +4,7 @@ import os
 import signal
 import time
 
-from dagster import In, Nothing, job, op
+from dagster import In, Nothing, OpDefinition, job, op
 
 from orch_assets.executor import adaptive_executor
 from orch_assets.executor.dask_worker import WORKER_PID_ENV
@@ -28,7 +28,7 @@ def worker_kill_job() -> None:
     never_runs(kill_own_dask_worker())
 
 
-def _nap(name: str) -> object:
+def _nap(name: str) -> OpDefinition:
     @op(name=name)
     def _op() -> None:
         time.sleep(0.3)

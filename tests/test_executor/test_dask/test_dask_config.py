@@ -35,7 +35,7 @@ def test_a_bad_dask_block_is_rejected_naming_the_field(
 ) -> None:
     config = {**DEFAULTS, "mode": "dask", "dask": dask}
 
-    with pytest.raises(AdaptiveConfigError, match="^Invalid adaptive executor config: ") as error:
+    with pytest.raises(AdaptiveConfigError, match=r"^Invalid adaptive executor config: ") as error:
         settings_from_config(config)
     assert message in str(error.value)
 

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import psutil
+import pytest
 from dagster import DagsterEventType, DagsterInstance
 
 from tests.test_executor import jobs
@@ -17,6 +18,9 @@ from tests.test_executor.support import (
 )
 from tests.test_executor.test_dask import dask_jobs
 from tests.test_executor.test_dask.conftest import DaskTestCluster
+
+# One local cluster (a session fixture) for every dask test: they run on one xdist worker.
+pytestmark = pytest.mark.xdist_group("dask")
 
 
 def dask_config(address: str, **extra: object) -> dict[str, object]:

@@ -21,6 +21,9 @@ from tests.test_executor.support import run
 from tests.test_executor.test_dask import dask_jobs
 from tests.test_executor.test_dask.test_dask_mode import dask_config, workers_of_steps
 
+# One local cluster (a session fixture) for every dask test: they run on one xdist worker.
+pytestmark = pytest.mark.xdist_group("dask")
+
 PG_USER = "orch"
 
 

@@ -3,11 +3,15 @@
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from orch_assets.partitions import SCENARIOS
 from orch_assets.resources import DATABASE_FILE_NAME
 from tests.test_executor.test_dask.test_dask_mode import workers_of_steps
 from tests.test_scenarios.helpers import run_all_scenarios
+
+# One local cluster (a session fixture) for every dask test: they run on one xdist worker.
+pytestmark = pytest.mark.xdist_group("dask")
 
 SHAPE = {"n_employees": 1000, "start_year": 2025, "end_year": 2026}
 
