@@ -21,10 +21,16 @@ from orch_assets.executor._internals import (
     get_step_dependency_config_field,
     get_tag_concurrency_limits_config,
 )
+from orch_assets.executor.dask_config import (
+    DASK_CONFIG_FIELD,
+    DaskConfigError,
+    DaskSettings,
+    dask_settings_from_config,
+)
 
 MAX_CONCURRENT_ENV = "ORCH_MAX_CONCURRENT"
 MAX_CONCURRENT_LIMIT = 16
-MODES = ("thread", "process", "sequential")
+MODES = ("thread", "process", "sequential", "dask")
 DEFAULT_CLASS_LIMITS: Mapping[str, int | None] = {
     "sequential": 1,
     "conditional": 2,
@@ -55,6 +61,7 @@ class AdaptiveSettings:
     step_dependency_config: StepDependencyConfig
     sample_interval_s: float
     start_method: str
+    dask: DaskSettings | None = None
 
 
 def _class_limits_field() -> Field:
@@ -84,7 +91,8 @@ ADAPTIVE_CONFIG_SCHEMA: dict[str, Field] = {
         Enum("AdaptiveExecutorMode", [EnumValue(m) for m in MODES]),
         default_value="thread",
         description="thread: steps in threads of the run process; process: in reused child "
-        "processes (CPU-bound Python); sequential: one step at a time in the run process.",
+        "processes (CPU-bound Python); sequential: one step at a time in the run process; "
+        "dask: on the workers of a Dask cluster (see the dask block).",
     ),
     "max_concurrent": Field(
         Noneable(Any),
@@ -127,6 +135,7 @@ ADAPTIVE_CONFIG_SCHEMA: dict[str, Field] = {
         default_value="forkserver",
         description="How process mode starts its worker processes.",
     ),
+    "dask": DASK_CONFIG_FIELD,
 }
 
 
@@ -152,7 +161,12 @@ def _optional_number(
 def auto_max_concurrent(mode: str) -> int:
     """Threads mostly wait on I/O or subprocesses, processes burn a CPU each."""
     cpus = psutil.cpu_count() or 1
-    per_mode = {"thread": 4 * cpus, "process": cpus, "sequential": 1}
+    per_mode = {
+        "thread": 4 * cpus,
+        "process": cpus,
+        "sequential": 1,
+        "dask": MAX_CONCURRENT_LIMIT,  # further limited by the cluster's worker threads
+    }
     return max(1, min(MAX_CONCURRENT_LIMIT, per_mode[mode]))
 
 
@@ -224,4 +238,12 @@ def settings_from_config(config: Mapping[str, Any]) -> AdaptiveSettings:
         ),
         sample_interval_s=_number(config, "sample_interval_s", 0.05, 10),
         start_method=config.get("start_method", "forkserver"),
+        dask=_dask_settings(config) if mode == "dask" else None,
     )
+
+
+def _dask_settings(config: Mapping[str, Any]) -> DaskSettings:
+    try:
+        return dask_settings_from_config(config.get("dask"))
+    except DaskConfigError as error:
+        raise AdaptiveConfigError(str(error)) from None

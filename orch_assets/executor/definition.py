@@ -14,8 +14,9 @@ from orch_assets.executor.engine import AdaptiveExecutor
 
 
 def adaptive_requirements(config: Mapping[str, object]) -> Sequence[ExecutorRequirement]:
-    """Process mode needs what the multiprocess executor needs; threads share the run process."""
-    if config.get("mode") == "process":
+    """Process and dask modes need what the multiprocess executor needs (a reconstructable job,
+    a persistent instance, outputs stored between steps); threads share the run process."""
+    if config.get("mode") in ("process", "dask"):
         return multiple_process_executor_requirements()
     return []
 
@@ -25,7 +26,8 @@ def adaptive_executor(init_context: InitExecutorContext) -> AdaptiveExecutor:
     """Run ready steps concurrently under a live, psutil-driven cap.
 
     ``mode: thread`` (default) runs steps in threads of the run process, ``process`` in reused
-    worker processes (CPU-bound Python), ``sequential`` one at a time. The cap is
+    worker processes (CPU-bound Python), ``sequential`` one at a time, ``dask`` on the workers
+    of a Dask cluster (the cap then follows the workers' memory). The cap is
     ``max_concurrent`` lowered under memory pressure or CPU saturation; execution classes
     (op or asset tag ``orch/execution_class``), ``tag_concurrency_limits`` and instance pools
     limit steps further. Every value is checked at launch.
@@ -34,8 +36,11 @@ def adaptive_executor(init_context: InitExecutorContext) -> AdaptiveExecutor:
 
         execution:
           config:
-            mode: thread            # thread | process | sequential
+            mode: thread            # thread | process | sequential | dask
             max_concurrent: auto    # 1-16 or auto; unset: env ORCH_MAX_CONCURRENT, else auto
+            dask:                   # mode dask only: one of
+              address: tcp://scheduler-host:8786  # an existing cluster, or
+              # local: {n_workers: 2, threads_per_worker: 1, memory_limit: 4GB}
             memory_pause_percent: 80
             memory_resume_percent: 70
             memory_per_step_gb: 1.5 # optional

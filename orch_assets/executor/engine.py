@@ -21,6 +21,9 @@ from orch_assets.executor._internals import (
     serializable_error_info_from_exc_info,
 )
 from orch_assets.executor.config import AdaptiveSettings
+from orch_assets.executor.dask_capacity import ClusterCapacityMonitor
+from orch_assets.executor.dask_cluster import DaskCluster
+from orch_assets.executor.dask_launcher import DaskLauncher
 from orch_assets.executor.monitor import CapacityMonitor
 from orch_assets.executor.ownership import current_scope
 from orch_assets.executor.process_launcher import ProcessLauncher
@@ -83,7 +86,12 @@ class AdaptiveExecutor(Executor):
         plan_context.instance.add_run_tags(
             run_id, {MODE_TAG: settings.mode, MAX_CONCURRENT_TAG: str(settings.max_concurrent)}
         )
-        monitor = CapacityMonitor(settings, run_id)
+        cluster = DaskCluster.connect(settings) if settings.mode == "dask" else None
+        monitor = (
+            ClusterCapacityMonitor(settings, run_id, cluster)
+            if cluster is not None
+            else CapacityMonitor(settings, run_id)
+        )
         traits = StepTraits(
             plan_context.job.get_definition(), settings.class_limits, settings.step_timeout_s
         )
@@ -100,10 +108,14 @@ class AdaptiveExecutor(Executor):
                     lambda _: ProcessLauncher(plan_context, execution_plan, settings),
                     start_allowance_s=PROCESS_START_ALLOWANCE_S,
                 ).run()
+            elif isinstance(monitor, ClusterCapacityMonitor):
+                yield from self._execute_on_dask(plan_context, execution_plan, monitor, traits)
             else:
                 yield from self._execute_in_threads(plan_context, execution_plan, monitor, traits)
         finally:
             monitor.close()
+            if cluster is not None:
+                cluster.close()
             self._write_metric_tags(plan_context, monitor)
 
     def _report_unknown_classes(
@@ -118,6 +130,26 @@ class AdaptiveExecutor(Executor):
                 "entry in class_limits; their steps are limited only by the live cap.",
                 EngineEventData(),
             )
+
+    def _execute_on_dask(
+        self,
+        plan_context: PlanOrchestrationContext,
+        execution_plan: ExecutionPlan,
+        monitor: ClusterCapacityMonitor,
+        traits: StepTraits,
+    ) -> Iterator[DagsterEvent]:
+        """Steps run as Dask tasks; the cluster's workers' metrics set the live cap."""
+        cluster = monitor.cluster
+        yield from Scheduler(
+            self,
+            plan_context,
+            execution_plan,
+            self._settings,
+            monitor,
+            traits,
+            lambda _: DaskLauncher(plan_context, execution_plan, self._settings, cluster, monitor),
+            start_allowance_s=PROCESS_START_ALLOWANCE_S,
+        ).run()
 
     def _execute_in_threads(
         self,

@@ -271,7 +271,9 @@ class Scheduler:
     def _fail_lost(self, launch: Launch, message: WorkerMessage) -> Iterator[DagsterEvent]:
         """The worker crashed or raised before the step reported success or failure."""
         key = launch.step.key
-        if message.kind is Kind.CRASH:
+        if message.kind is Kind.CRASH and message.error is not None:
+            text = f"Adaptive executor: {message.error.message}"
+        elif message.kind is Kind.CRASH:
             text = get_run_crash_explanation(
                 prefix=f"Adaptive executor: worker process for step {key}",
                 exit_code=message.exit_code if message.exit_code is not None else -1,

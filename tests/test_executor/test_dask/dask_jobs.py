@@ -1,0 +1,45 @@
+"""Jobs only the dask-mode tests use; module-level so Dask workers can reconstruct them."""
+
+import os
+import signal
+import time
+
+from dagster import In, Nothing, OpDefinition, job, op
+
+from orch_assets.executor import adaptive_executor
+from orch_assets.executor.dask_worker import WORKER_PID_ENV
+
+
+@op
+def kill_own_dask_worker() -> None:
+    """SIGKILL the Dask worker process this step runs under, then keep going for a while."""
+    time.sleep(0.3)
+    os.kill(int(os.environ[WORKER_PID_ENV]), signal.SIGKILL)
+    time.sleep(20)
+
+
+@op(ins={"after": In(Nothing)})
+def never_runs() -> None:
+    return None
+
+
+@job(executor_def=adaptive_executor)
+def worker_kill_job() -> None:
+    never_runs(kill_own_dask_worker())
+
+
+def _nap(name: str) -> OpDefinition:
+    @op(name=name)
+    def _op() -> None:
+        time.sleep(0.3)
+
+    return _op
+
+
+NAPS = [_nap(f"short_nap_{i}") for i in range(3)]
+
+
+@job(executor_def=adaptive_executor)
+def three_naps_job() -> None:
+    for nap in NAPS:
+        nap()
