@@ -31,16 +31,24 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 FIXTURE_GROUPS = {"swept": "runtime_sweep"}
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """dagster-dbt loads target/manifest.json at import: make it match the dbt sources."""
-    if hasattr(config, "workerinput"):
-        return  # an xdist worker: the controller has parsed already
+def _parse_dbt_project() -> None:
+    """dagster-dbt loads target/manifest.json at import: make it match the dbt sources.
+
+    Runs when this conftest is imported, because pytest imports the conftests of the ``test*``
+    folders (which import the definitions) before any ``pytest_configure`` hook. An xdist worker
+    skips it: the controller has parsed already.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
     dbt = Path(sys.executable).with_name("dbt")
     subprocess.run(
         [str(dbt), "parse", "--project-dir", str(DBT_PROJECT_DIR),
          "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
         check=True,
     )  # fmt: skip
+
+
+_parse_dbt_project()
 
 
 @pytest.hookimpl(tryfirst=True)
