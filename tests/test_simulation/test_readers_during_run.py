@@ -2,8 +2,10 @@
 
 One real 2-year run (real Dagster instance, dbt worker, DuckDB) with three observers at once:
 a process holding a read-only connection when the run starts (released ~3 s after the run's
-worker starts), a thread polling the published Parquet results, and ``orch-assets summary``
-run once the first year is published.
+worker starts), a thread polling the published Parquet results, and ``orch-assets summary`` run
+once the first year is published. The CLI starts in seconds and a small year takes about as
+long, so the dbt worker is paused (SIGSTOP, still holding the database) while the CLI reads,
+then resumed (SIGCONT): the CLI always meets a run that is writing.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import dagster as dg
 import duckdb
+import psutil
 import pytest
 
 from orch_assets.dbt.publish import read_published
@@ -61,35 +64,63 @@ class Observed:
     reader_errors: list[str] = field(default_factory=list)
     seen: dict[tuple[str, int], set[int]] = field(default_factory=dict)
     polls_with_years: int = 0
+    polls_with_years_during_run: int = 0
     released_at: float | None = None
     cli_output: subprocess.CompletedProcess[str] | None = None
+
+
+def _poll_once(observed: Observed) -> list[int]:
+    """One read of the published results; records what it saw of each year and table."""
+    try:
+        published = read_published_rows(observed.database, TABLES, COUNTS_SQL)
+    except Exception as error:
+        observed.reader_errors.append(repr(error))
+        return []
+    if published.years:
+        observed.polls_with_years += 1
+    for year in published.years:
+        for table in TABLES:
+            counts = [
+                r["n"]
+                for r in published.rows
+                if (r["model"], r["simulation_year"]) == (table, year)
+            ]
+            observed.seen.setdefault((table, year), set()).add(counts[0] if counts else 0)
+    return published.years
+
+
+def _worker_of(database: Path) -> psutil.Process:
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if "orch_assets.dbt.worker" in cmdline and str(database) in cmdline:
+            return proc
+    raise AssertionError(f"no dbt worker writes {database}")
+
+
+def _summary(observed: Observed) -> None:
+    """Runs ``orch-assets summary`` while the run's dbt worker is paused holding the database."""
+    worker = _worker_of(observed.database)
+    worker.suspend()
+    try:
+        _run_summary(observed)
+    finally:
+        worker.resume()
+
+
+def _run_summary(observed: Observed) -> None:
+    observed.cli_output = subprocess.run(
+        [sys.executable, "-m", "orch_assets.cli", "summary",
+         "--data-dir", str(observed.database.parent.parent)],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )  # fmt: skip
 
 
 def _poll(observed: Observed, stop: threading.Event) -> None:
     """Reads the published results as fast as it can; runs the CLI once a year is published."""
     while not stop.is_set():
-        try:
-            published = read_published_rows(observed.database, TABLES, COUNTS_SQL)
-        except Exception as error:
-            observed.reader_errors.append(repr(error))
-            continue
-        if published.years:
-            observed.polls_with_years += 1
-        for year in published.years:
-            for table in TABLES:
-                counts = [
-                    r["n"]
-                    for r in published.rows
-                    if (r["model"], r["simulation_year"]) == (table, year)
-                ]
-                observed.seen.setdefault((table, year), set()).add(counts[0] if counts else 0)
-        if published.years and observed.cli_output is None:
-            observed.cli_output = subprocess.run(
-                [sys.executable, "-m", "orch_assets.cli", "summary",
-                 "--data-dir", str(observed.database.parent.parent)],
-                capture_output=True, text=True, cwd=REPO_ROOT, timeout=120, check=False,
-                env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-            )  # fmt: skip
+        if _poll_once(observed) and observed.cli_output is None:
+            _summary(observed)
         time.sleep(0.05)
 
 
@@ -148,6 +179,8 @@ def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Observed]:
             poller.join(timeout=130)
             holder.kill()
             holder.wait()
+        observations.polls_with_years_during_run = observations.polls_with_years
+        _poll_once(observations)  # what a reader sees once the run has ended
         observations.run_id, observations.success = result.run_id, result.success
         observations.logs = [
             (e.level, e.message, e.timestamp) for e in instance.all_logs(result.run_id)
@@ -173,7 +206,7 @@ def test_a_reader_polling_the_results_never_errors_nor_sees_part_of_a_year(
     observed: Observed,
 ) -> None:
     assert observed.reader_errors == []
-    assert observed.polls_with_years > 0, "the reader saw published years during the run"
+    assert observed.polls_with_years_during_run > 0, "the reader saw published years during the run"
     final = {(model, year): n for model, year, n in query(observed.database, COUNTS_SQL)}
     assert {year for _, year in observed.seen} == {2025, 2026}
     for key, counts in observed.seen.items():
