@@ -33,7 +33,13 @@ def _pg_bin() -> Path | None:
 
 
 def _as_owner(command: list[str], owner: str | None) -> list[str]:
-    return ["runuser", "-u", owner, "--", *command] if owner else command
+    if not owner:
+        return command
+    # runuser is in /usr/sbin, which a root shell's PATH does not always hold.
+    runuser = shutil.which("runuser", path=f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin")
+    if runuser is None:
+        pytest.fail("runuser (util-linux) is needed to start PostgreSQL as its own user")
+    return [runuser, "-u", owner, "--", *command]
 
 
 @pytest.fixture(scope="module")
