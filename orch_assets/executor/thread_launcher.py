@@ -22,7 +22,6 @@ FINDINGS.md). Per step:
   running, muted, in the background until that call returns.
 """
 
-import ctypes
 import logging
 import queue
 import sys
@@ -42,6 +41,7 @@ from orch_assets.executor._internals import (
     serializable_error_info_from_exc_info,
     trigger_hooks,
 )
+from orch_assets.executor.async_exc import clear_async_exc, raise_in_thread
 from orch_assets.executor.errors import StepCancelledError, StepTimeoutError, with_detail
 from orch_assets.executor.messages import Kind, StopKind, WorkerMessage, drain
 from orch_assets.executor.ownership import (
@@ -78,12 +78,6 @@ _FRAMEWORK_MODULES = (
     "dagster_shared",
     "orch_assets.executor",
 )
-
-
-def _raise_in_thread(ident: int, exc_type: type[BaseException] | None) -> int:
-    """Schedule exc_type to be raised in thread ``ident``; None clears a pending one."""
-    target = ctypes.py_object(exc_type) if exc_type is not None else None
-    return ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), target)
 
 
 def _in_step_code(ident: int) -> bool:
@@ -176,8 +170,9 @@ class _StepWorker:
         finally:
             with self._lock:
                 self._in_step = False
-                if self.thread.ident is not None:
-                    _raise_in_thread(self.thread.ident, None)
+                # Only an exception scheduled by stop() needs taking back (async_exc.py).
+                if self._interrupted and self.thread.ident is not None:
+                    clear_async_exc(self.thread.ident)
 
     def stop(self, kind: StopKind, detail: str) -> None:
         """First call: mute the step, terminate its subprocesses. Each call: try to interrupt it."""
@@ -193,7 +188,7 @@ class _StepWorker:
             with self._lock:
                 ident = self.thread.ident
                 if self._in_step and ident is not None and _in_step_code(ident):
-                    self._interrupted = _raise_in_thread(ident, self._stop) == 1
+                    self._interrupted = raise_in_thread(ident, self._stop)
         finally:
             sys.setswitchinterval(interval)
 
