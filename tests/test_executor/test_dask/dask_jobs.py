@@ -28,8 +28,8 @@ def worker_kill_job() -> None:
     never_runs(kill_own_dask_worker())
 
 
-def _nap(name: str) -> OpDefinition:
-    @op(name=name)
+def _nap(name: str, tags: dict[str, str] | None = None, pool: str | None = None) -> OpDefinition:
+    @op(name=name, tags=tags, pool=pool)
     def _op() -> None:
         time.sleep(0.3)
 
@@ -42,4 +42,21 @@ NAPS = [_nap(f"short_nap_{i}") for i in range(3)]
 @job(executor_def=adaptive_executor)
 def three_naps_job() -> None:
     for nap in NAPS:
+        nap()
+
+
+LIMIT_POOL = "orch_dask_test_pool"
+FIRST = {"dagster/priority": "1"}
+"""The limited steps are asked for first, so the second of each is held back, not just late."""
+LIMITED_NAPS = [
+    *(_nap(f"duck_{i}", tags={"database": "duckdb", **FIRST}) for i in range(2)),
+    *(_nap(f"pooled_{i}", tags=FIRST, pool=LIMIT_POOL) for i in range(2)),
+    *(_nap(f"free_{i}") for i in range(2)),
+]
+
+
+@job(executor_def=adaptive_executor)
+def limited_naps_job() -> None:
+    """Two steps under a tag limit, two in an instance pool, two free."""
+    for nap in LIMITED_NAPS:
         nap()
