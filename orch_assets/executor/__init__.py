@@ -15,6 +15,7 @@ from orch_assets.executor.engine import (
 from orch_assets.executor.errors import FailFastError, StepCancelledError, StepTimeoutError
 from orch_assets.executor.live import LIVE_CAP_ENV, LIVE_CAP_RUN_ID_ENV, live_cap
 from orch_assets.executor.ownership import register_subprocess
+from orch_assets.executor.run_instance import RUN_PROCESS_ENV, run_instance
 from orch_assets.executor.steps import CLASS_TAG, TIMEOUT_TAG
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "MODE_TAG",
     "PEAK_CONCURRENCY_TAG",
     "PEAK_RSS_TAG",
+    "RUN_PROCESS_ENV",
     "TIMEOUT_TAG",
     "AdaptiveConfigError",
     "AdaptiveExecutor",
@@ -36,4 +38,5 @@ __all__ = [
     "adaptive_executor",
     "live_cap",
     "register_subprocess",
+    "run_instance",
 ]

@@ -9,6 +9,8 @@ an error naming the field.
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
+
 from orch_assets.executor.config import AdaptiveConfigError, AdaptiveSettings
 from orch_assets.executor.dask_config import DaskSettings
 
@@ -71,6 +73,18 @@ def reading_from_info(address: str, info: dict[str, Any]) -> WorkerReading:
     )
 
 
+def tree_metric(worker: Any) -> dict[str, float]:
+    """A worker metric: RSS of the worker and all its descendants (the steps' processes)."""
+    root = psutil.Process()
+    rss = 0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            rss += proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return {"rss": float(rss), "host_memory_percent": psutil.virtual_memory().percent}
+
+
 def _fail(field: str, problem: str) -> AdaptiveConfigError:
     return AdaptiveConfigError(f"Invalid adaptive executor config: '{field}': {problem}")
 
@@ -117,7 +131,6 @@ class DaskCluster:
 
     @staticmethod
     def _start_local(dask: DaskSettings) -> Any:
-        import psutil
         from dask import config as dask_config
         from distributed import LocalCluster
 

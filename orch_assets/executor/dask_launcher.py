@@ -28,11 +28,13 @@ from orch_assets.executor._internals import (
     SerializableErrorInfo,
 )
 from orch_assets.executor.config import AdaptiveSettings
+from orch_assets.executor.dask_calls import RunInstanceCalls, reply_queue_name
 from orch_assets.executor.dask_capacity import ClusterCapacityMonitor
 from orch_assets.executor.dask_cluster import MEMORY_RESOURCE, DaskCluster
-from orch_assets.executor.dask_worker import DaskStep, decode, run_step
+from orch_assets.executor.dask_worker import DaskStep, decode, run_process_identity, run_step
 from orch_assets.executor.messages import Kind, StopKind, WorkerMessage
 from orch_assets.executor.process_worker import StepCommand
+from orch_assets.executor.run_instance import RUN_PROCESS_ENV
 
 FORWARDED_ENV_PREFIXES = ("ORCH_",)
 """Environment of the run process that steps see on the workers (``ORCH_*`` only)."""
@@ -71,6 +73,9 @@ class DaskLauncher:
         self._stopped: set[int] = set()
         self._lost_at: dict[int, float] = {}
         self._retry_mode = settings.retries.for_inner_plan()
+        self._calls = RunInstanceCalls(self._instance, self._run_id, cluster.client)
+        self._supports_pools = self._instance.event_log_storage.supports_global_concurrency_limits
+        self._run_process = run_process_identity()
         cluster.client.subscribe_topic(self._topic, self._raw.put)
 
     def _names(self, token: int) -> tuple[str, str]:
@@ -81,6 +86,7 @@ class DaskLauncher:
         self, step: ExecutionStep, token: int, known_state: KnownExecutionState, live_cap: int
     ) -> Sequence[DagsterEvent]:
         environ = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED_ENV_PREFIXES)}
+        environ[RUN_PROCESS_ENV] = self._run_process
         command = StepCommand(
             token=token,
             step_key=step.key,
@@ -100,6 +106,8 @@ class DaskLauncher:
             recon_job=self._ctx.reconstructable_job,
             command=command,
             artifact_dir=self._instance.root_directory,
+            reply_queue=reply_queue_name(self._run_id, token),
+            supports_pools=self._supports_pools,
         )
         need = self._settings.memory_per_step_gb
         headroom = list(self._monitor.headroom)
@@ -171,6 +179,9 @@ class DaskLauncher:
             if entry.dagster_event is None:
                 return None
             return WorkerMessage(token, step_key, Kind.EVENT, event=entry.dagster_event)
+        if kind == "call":
+            self._calls.answer(token, raw["payload"])
+            return None
         if kind == "tags":
             if token not in self._stopped:
                 tags = raw["payload"]
@@ -178,7 +189,7 @@ class DaskLauncher:
             return None
         if kind == "error":
             return WorkerMessage(token, step_key, Kind.ERROR, error=decode(raw["payload"]))
-        self._ended.add(token)
+        self._end(token)
         if kind == "done":
             return WorkerMessage(token, step_key, Kind.DONE)
         exit_code = raw.get("exit_code")
@@ -206,8 +217,13 @@ class DaskLauncher:
         self._lost_at.setdefault(token, time.monotonic())
         return None
 
-    def _lost(self, token: int, why: str) -> WorkerMessage:
+    def _end(self, token: int) -> None:
+        """The launch is over: free the pool slots its step claimed and did not free."""
         self._ended.add(token)
+        self._calls.release(token)
+
+    def _lost(self, token: int, why: str) -> WorkerMessage:
+        self._end(token)
         step_key = self._steps.get(token, "")
         worker = self._worker_of.get(token)
         where = f"Dask worker {worker}" if worker else "its Dask worker (it never started)"
@@ -217,7 +233,7 @@ class DaskLauncher:
         return WorkerMessage(token, step_key, Kind.CRASH, error=error, exit_code=-1)
 
     def _task_failed(self, token: int, why: str) -> WorkerMessage:
-        self._ended.add(token)
+        self._end(token)
         step_key = self._steps.get(token, "")
         worker = self._worker_of.get(token, "its Dask worker")
         error = _crash_error(f'The Dask task of step "{step_key}" failed on {worker}: {why}')
@@ -249,5 +265,6 @@ class DaskLauncher:
         for token, future in list(self._futures.items()):
             if token not in self._ended:
                 future.cancel()
+        self._calls.release_all()
         with contextlib.suppress(ValueError, OSError):
             self._cluster.client.unsubscribe_topic(self._topic)

@@ -19,10 +19,11 @@ retries the step itself.
 import contextlib
 import multiprocessing
 import os
+import socket
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.context import ForkServerContext
@@ -40,10 +41,12 @@ from orch_assets.executor._internals import (
     execute_plan_iterator,
     serializable_error_info_from_exc_info,
 )
-from orch_assets.executor.dask_cluster import TREE_METRIC
+from orch_assets.executor.dask_calls import ReplyRelay, StepCaller
+from orch_assets.executor.dask_cluster import TREE_METRIC, tree_metric
 from orch_assets.executor.live import export_live_cap_env
 from orch_assets.executor.ownership import terminate_process_trees
 from orch_assets.executor.process_worker import StepCommand
+from orch_assets.executor.run_instance import forward_to_run_process
 
 STOP_POLL_S = 0.25
 WATCHDOG_S = 1.0
@@ -63,18 +66,14 @@ class DaskStep:
     recon_job: ReconstructableJob
     command: StepCommand
     artifact_dir: str | None
+    reply_queue: str
+    supports_pools: bool
+    """Whether the run's instance has pools (``supports_global_concurrency_limits``)."""
 
 
-def _tree_metric(worker: Any) -> dict[str, float]:
-    """RSS of the worker and all its descendants (the steps' processes), and CPU %."""
-    root = psutil.Process()
-    rss = 0
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            rss += proc.memory_info().rss
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    return {"rss": float(rss), "host_memory_percent": psutil.virtual_memory().percent}
+def run_process_identity() -> str:
+    """The value of ``RUN_PROCESS_ENV`` for this process (see ``run_instance.py``)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.2f}"
 
 
 def _context(job_module: str | None) -> ForkServerContext:
@@ -95,7 +94,7 @@ def run_step(step: DaskStep) -> dict[str, Any]:
     from distributed import Event, get_worker
 
     worker = get_worker()
-    worker.metrics.setdefault(TREE_METRIC, _tree_metric)
+    worker.metrics.setdefault(TREE_METRIC, tree_metric)
     address = worker.address
     if multiprocessing.current_process().daemon:
         raise RuntimeError(
@@ -119,13 +118,16 @@ def run_step(step: DaskStep) -> dict[str, Any]:
 def _run_child(step: DaskStep, address: str, send: Any, stop: Any) -> int | None:
     context = _context(step.recon_job.get_module())
     parent, child = context.Pipe(duplex=False)
+    replies_in, replies_out = context.Pipe(duplex=False)
     process = context.Process(
         target=step_child_main,
-        args=(child, step.recon_job, step.command, step.artifact_dir, address, os.getpid()),
+        args=(child, replies_in, step, address, os.getpid()),
         name="orch-dask-step",
     )
     process.start()
     child.close()
+    replies_in.close()
+    relay = ReplyRelay(step.reply_queue)
     done = False
     stopped = False
     while True:
@@ -134,6 +136,10 @@ def _run_child(step: DaskStep, address: str, send: Any, stop: Any) -> int | None
                 kind, payload = parent.recv()
                 done = done or kind == "done"
                 send(kind, **({"payload": payload} if payload is not None else {}))
+                if kind == "call":
+                    reply = relay.wait(lambda: stop.is_set() or not process.is_alive())
+                    if reply is not None:
+                        replies_out.send_bytes(reply)
                 continue
         except (EOFError, OSError):
             break
@@ -142,6 +148,8 @@ def _run_child(step: DaskStep, address: str, send: Any, stop: Any) -> int | None
             with contextlib.suppress(psutil.NoSuchProcess):
                 terminate_process_trees([psutil.Process(process.pid)], grace_s=0.5)
     process.join(timeout=5)
+    relay.close()
+    replies_out.close()
     if not done:
         send("crash", exit_code=process.exitcode, stopped=stopped)
     return process.exitcode
@@ -163,7 +171,7 @@ def _exit_with_worker(worker_pid: int) -> None:
     os._exit(1)
 
 
-def _forward_run_tags(instance: DagsterInstance, conn: Connection) -> None:
+def _forward_run_tags(instance: DagsterInstance, send: Callable[[str, Any], None]) -> None:
     """Send the step's ``add_run_tags`` calls to the run process, which owns the run record.
 
     The ephemeral instance has no record of the run, so the call is replaced on this
@@ -171,22 +179,28 @@ def _forward_run_tags(instance: DagsterInstance, conn: Connection) -> None:
     """
 
     def add_run_tags(run_id: str, new_tags: Mapping[str, str]) -> None:
-        conn.send(
-            ("tags", {"run_id": run_id, "tags": {str(k): str(v) for k, v in new_tags.items()}})
-        )
+        send("tags", {"run_id": run_id, "tags": {str(k): str(v) for k, v in new_tags.items()}})
 
     instance.add_run_tags = add_run_tags  # type: ignore[method-assign]
 
 
 def step_child_main(
-    conn: Connection,
-    recon_job: ReconstructableJob,
-    command: StepCommand,
-    artifact_dir: str | None,
-    worker_address: str,
-    worker_pid: int,
+    conn: Connection, replies: Connection, step: DaskStep, worker_address: str, worker_pid: int
 ) -> None:
-    """Run one step against an ephemeral instance, sending each entry through ``conn``."""
+    """Run one step against an ephemeral instance, sending each entry through ``conn``.
+
+    ``replies`` brings back the answers to the step's calls on the run's instance.
+    """
+    command, recon_job = step.command, step.recon_job
+    lock = threading.Lock()
+
+    def send(kind: str, payload: Any) -> None:
+        with lock:  # events come from any thread of the step
+            conn.send((kind, payload))
+
+    forward_to_run_process(
+        command.dagster_run.run_id, StepCaller(send, replies), step.supports_pools
+    )
     os.environ.update(command.environ)
     os.environ[WORKER_ENV] = worker_address
     os.environ[WORKER_PID_ENV] = str(worker_pid)
@@ -194,11 +208,14 @@ def step_child_main(
     threading.Thread(target=_exit_with_worker, args=(worker_pid,), daemon=True).start()
     run = command.dagster_run
     try:
-        with capture_interrupts(), DagsterInstance.ephemeral(tempdir=artifact_dir) as instance:
+        with (
+            capture_interrupts(),
+            DagsterInstance.ephemeral(tempdir=step.artifact_dir) as instance,
+        ):
             instance.add_event_listener(
-                run.run_id, lambda entry: conn.send(("entry", serialize_value(entry)))
+                run.run_id, lambda entry: send("entry", serialize_value(entry))
             )
-            _forward_run_tags(instance, conn)
+            _forward_run_tags(instance, send)
             DagsterEvent.step_worker_started(
                 create_context_free_log_manager(instance, run),
                 run.job_name,
@@ -225,8 +242,8 @@ def step_child_main(
                 pass
     except BaseException:
         error = serializable_error_info_from_exc_info(sys.exc_info())
-        conn.send(("error", serialize_value(error)))
-    conn.send(("done", None))
+        send("error", serialize_value(error))
+    send("done", None)
 
 
 def decode(payload: str) -> Any:

@@ -16,6 +16,7 @@ A holder on another host cannot be checked from here.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import socket
 import threading
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 
 import dagster as dg
 import psutil
+
+from orch_assets.executor import RUN_PROCESS_ENV
 
 RUN_PROCESS_TAG = "orch/run_process"
 HOLDER_TAG_PREFIX = "orch/holder/"
@@ -83,11 +86,16 @@ def decode_all(text: str | None) -> list[ProcessId]:
 
 
 def run_process() -> ProcessId:
-    """The run's process: this one, or the parent of a step worker process.
+    """The run's process: this one, the parent of a step worker process, or the one named by
+    the adaptive executor to a step on a Dask worker.
 
     A step in a child process of the run (the adaptive executor's process mode, Dagster's
-    multiprocess executor) is a ``multiprocessing`` child whose parent is the run process.
+    multiprocess executor) is a ``multiprocessing`` child whose parent is the run process; the
+    parent of a step on Dask is the Dask worker, so the executor names the run process instead.
     """
+    named = ProcessId.decode(os.environ.get(RUN_PROCESS_ENV, ""))
+    if named is not None:
+        return named
     parent = multiprocessing.parent_process()
     return ProcessId.of(parent.pid if parent is not None and parent.pid else None)
 

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import dagster as dg
 
+from orch_assets.executor import run_instance
 from orch_assets.simulation.liveness import (
     SlotHolder,
     mark_dead_run,
@@ -64,9 +65,9 @@ def free_dead_holders(instance: dg.DagsterInstance, pool: str, claimant: str) ->
     return freed
 
 
-def _pool_limit(context: dg.OpExecutionContext | dg.AssetExecutionContext, pool: str) -> int | None:
+def _pool_limit(instance: dg.DagsterInstance, pool: str) -> int | None:
     """The pool's limit, set to the instance's ``default_limit`` on first use as Dagster does."""
-    storage = context.instance.event_log_storage
+    storage = instance.event_log_storage
     limits = {p.name: p.limit for p in storage.get_pool_limits()}
     if pool not in limits and storage.get_pool_config().default_pool_limit is not None:
         storage.initialize_concurrency_limit_to_default(pool)
@@ -83,11 +84,12 @@ def hold_pool(
     A pool without a limit (an instance without ``concurrency.pools.default_limit``, e.g. the
     temporary instance of ``dagster job execute`` without ``DAGSTER_HOME``) guards nothing: the
     step says so and goes on. Otherwise nothing to do when the step's op declares this pool (the
-    executor holds it already).
+    executor holds it already). On a Dask worker the claims go to the run's instance through the
+    run process (:func:`orch_assets.executor.run_instance`).
     """
-    instance = context.instance
+    instance = run_instance(context)
     storage = instance.event_log_storage
-    if not storage.supports_global_concurrency_limits or _pool_limit(context, pool) is None:
+    if not storage.supports_global_concurrency_limits or _pool_limit(instance, pool) is None:
         context.log.warning(
             f"database not guarded: pool {pool} has no limit on this instance, so another run "
             "may write the same database at once (set concurrency.pools.default_limit in "

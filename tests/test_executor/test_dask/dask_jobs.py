@@ -4,9 +4,9 @@ import os
 import signal
 import time
 
-from dagster import In, Nothing, OpDefinition, job, op
+from dagster import In, Nothing, OpDefinition, OpExecutionContext, job, op
 
-from orch_assets.executor import adaptive_executor
+from orch_assets.executor import adaptive_executor, run_instance
 from orch_assets.executor.dask_worker import WORKER_PID_ENV
 
 
@@ -60,3 +60,22 @@ def limited_naps_job() -> None:
     """Two steps under a tag limit, two in an instance pool, two free."""
     for nap in LIMITED_NAPS:
         nap()
+
+
+CLAIM_POOL = "orch_dask_claim_pool"
+
+
+@op(config_schema={"hold_s": float})
+def claim_pool_and_hold(context: OpExecutionContext) -> None:
+    """Claim a slot of the run's instance pool from the worker, then hold it (never free it)."""
+    storage = run_instance(context).event_log_storage
+    step_key = context.get_step_execution_context().step.key
+    claimed = storage.claim_concurrency_slot(CLAIM_POOL, context.run_id, step_key).is_claimed
+    holders = storage.get_concurrency_info(CLAIM_POOL).claimed_slots
+    context.log.info(f"claimed {claimed}; holders {[(s.run_id, s.step_key) for s in holders]}")
+    time.sleep(context.op_config["hold_s"])
+
+
+@job(executor_def=adaptive_executor)
+def claim_pool_job() -> None:
+    claim_pool_and_hold()

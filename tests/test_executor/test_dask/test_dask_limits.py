@@ -16,12 +16,18 @@ from tests.test_executor import jobs
 from tests.test_executor.support import (
     engine_messages,
     events_of,
+    failure_messages,
     max_overlap,
     run,
     step_intervals,
 )
 from tests.test_executor.test_dask import dask_jobs
 from tests.test_executor.test_dask.test_dask_mode import dask_config
+
+
+def log_messages(instance: DagsterInstance, run_id: str) -> list[str]:
+    return [entry.user_message for entry in instance.all_logs(run_id)]
+
 
 # One local cluster (a session fixture) for every dask test: they run on one xdist worker.
 pytestmark = pytest.mark.xdist_group("dask")
@@ -80,3 +86,24 @@ def test_reexecution_from_failure_on_the_cluster_loads_the_upstream_output_and_r
     ]
     assert loaded.upstream_step_key == "upstream_value"  # type: ignore[union-attr]
     assert loaded.upstream_output_name == "result"  # type: ignore[union-attr]
+
+
+def test_a_pool_slot_a_step_claims_on_a_worker_is_held_on_the_run_instance_and_freed_on_timeout(
+    dask_address: str,
+) -> None:
+    with instance_for_test() as instance:
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots(dask_jobs.CLAIM_POOL, 1)
+
+        result = run(
+            instance,
+            dask_jobs.claim_pool_job,
+            dask_config(dask_address, step_timeout_s=1.0),
+            ops={"claim_pool_and_hold": {"config": {"hold_s": 30.0}}},
+        )
+
+        assert not result.success
+        assert "timed out" in failure_messages(instance, result.run_id)["claim_pool_and_hold"]
+        held = [m for m in log_messages(instance, result.run_id) if m.startswith("claimed")]
+        assert held == [f"claimed True; holders [('{result.run_id}', 'claim_pool_and_hold')]"]
+        assert storage.get_concurrency_info(dask_jobs.CLAIM_POOL).claimed_slots == []
