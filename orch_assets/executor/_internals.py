@@ -14,7 +14,9 @@ internals:
 * :func:`give_step_own_event_loop` replaces the run-wide asyncio loop of a step context, because
   one loop cannot run two steps in two threads at once;
 * :func:`single_step_plan` gives a view of the run's plan in which one step is the only step to
-  execute, so that Dagster attributes resource-initialisation events to that step.
+  execute, so that Dagster attributes resource-initialisation events to that step;
+* :func:`use_compute_log_manager` gives the ephemeral instance of a step on a Dask worker the
+  run instance's compute log manager, so the step's stdout/stderr land where the UI reads them.
 """
 
 import asyncio
@@ -22,6 +24,7 @@ from collections import ChainMap
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, cast
 
+from dagster import DagsterInstance
 from dagster._core.definitions.dependency import NodeHandle
 from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.definitions.scoped_resources_builder import ScopedResourcesBuilder
@@ -67,7 +70,9 @@ from dagster._core.execution.step_dependency_config import (
 )
 from dagster._core.execution.tags import get_tag_concurrency_limits_config
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.storage.compute_log_manager import ComputeLogManager
 from dagster._core.storage.tags import PRIORITY_TAG
+from dagster._serdes import ConfigurableClassData
 from dagster._utils import EventGenerationManager, get_run_crash_explanation
 from dagster._utils.error import serializable_error_info_from_exc_info
 from dagster._utils.interrupts import capture_interrupts
@@ -75,6 +80,8 @@ from dagster_shared.error import SerializableErrorInfo
 
 __all__ = [
     "PRIORITY_TAG",
+    "ComputeLogManager",
+    "ConfigurableClassData",
     "DagsterEvent",
     "DagsterExecutionInterruptedError",
     "EngineEventData",
@@ -116,6 +123,7 @@ __all__ = [
     "serializable_error_info_from_exc_info",
     "single_step_plan",
     "trigger_hooks",
+    "use_compute_log_manager",
 ]
 
 StepGate = Callable[[Sequence[ExecutionStep]], Collection[str]]
@@ -177,3 +185,10 @@ def single_step_plan(plan: ExecutionPlan, step: ExecutionStep) -> ExecutionPlan:
         step_dict_by_key=ChainMap({step.key: step}, cast("dict[str, Any]", plan.step_dict_by_key)),
         step_handles_to_execute=[step.handle],
     )
+
+
+def use_compute_log_manager(instance: DagsterInstance, manager: ComputeLogManager) -> None:
+    """Make ``manager`` the compute log manager of ``instance`` (an ephemeral one has a no-op
+    manager and no constructor argument for another)."""
+    instance._compute_log_manager = manager  # noqa: SLF001
+    manager.register_instance(instance)

@@ -5,7 +5,9 @@ streams what its step writes (see ``dask_worker``) as Dask structured events on 
 run; a client subscription queues them, and :meth:`DaskLauncher.poll`, in the scheduler's
 thread, writes each entry to the run's instance and hands its Dagster event to the scheduler,
 exactly as process mode does with its workers' pipes. Entries of a stopped launch are dropped,
-like the logs of a stopped thread.
+like the logs of a stopped thread. Calls a step makes on the run's instance (``dask_calls``) are
+answered there too, and when a launch ends the pool slots its step claimed and did not free are
+freed.
 
 A step is lost when its worker dies: Dask re-runs the task elsewhere, the copy finds the launch
 already claimed and returns without running, and the launch becomes a ``CRASH`` naming the
@@ -31,8 +33,9 @@ from orch_assets.executor.config import AdaptiveSettings
 from orch_assets.executor.dask_calls import RunInstanceCalls, reply_queue_name
 from orch_assets.executor.dask_capacity import ClusterCapacityMonitor
 from orch_assets.executor.dask_cluster import MEMORY_RESOURCE, DaskCluster
-from orch_assets.executor.dask_worker import DaskStep, decode, run_process_identity, run_step
-from orch_assets.executor.messages import Kind, StopKind, WorkerMessage
+from orch_assets.executor.dask_step import DaskStep, decode
+from orch_assets.executor.dask_worker import run_process_identity, run_step
+from orch_assets.executor.messages import Kind, StopKind, WorkerMessage, drain
 from orch_assets.executor.process_worker import StepCommand
 from orch_assets.executor.run_instance import RUN_PROCESS_ENV
 
@@ -76,6 +79,7 @@ class DaskLauncher:
         self._calls = RunInstanceCalls(self._instance, self._run_id, cluster.client)
         self._supports_pools = self._instance.event_log_storage.supports_global_concurrency_limits
         self._run_process = run_process_identity()
+        self._compute_logs = getattr(self._instance.compute_log_manager, "inst_data", None)
         cluster.client.subscribe_topic(self._topic, self._raw.put)
 
     def _names(self, token: int) -> tuple[str, str]:
@@ -108,6 +112,7 @@ class DaskLauncher:
             artifact_dir=self._instance.root_directory,
             reply_queue=reply_queue_name(self._run_id, token),
             supports_pools=self._supports_pools,
+            compute_logs=self._compute_logs,
         )
         need = self._settings.memory_per_step_gb
         headroom = list(self._monitor.headroom)
@@ -137,7 +142,7 @@ class DaskLauncher:
 
     def poll(self, timeout: float) -> list[WorkerMessage]:
         messages: list[WorkerMessage] = []
-        for _, raw in self._drain(timeout):
+        for _, raw in drain(self._raw, timeout):
             message = self._translate(raw)
             if message is not None:
                 messages.append(message)
@@ -151,16 +156,6 @@ class DaskLauncher:
                     self._lost(token, "its task returned but its last events never came")
                 )
         return messages
-
-    def _drain(self, timeout: float) -> list[tuple[float, dict[str, Any]]]:
-        """Wait up to ``timeout`` for a first raw message, then take whatever else is queued."""
-        try:
-            raws = [self._raw.get(timeout=timeout) if timeout > 0 else self._raw.get_nowait()]
-        except queue.Empty:
-            return []
-        while not self._raw.empty():
-            raws.append(self._raw.get_nowait())
-        return raws
 
     def _translate(self, raw: dict[str, Any]) -> WorkerMessage | None:
         if "future" in raw:

@@ -7,7 +7,7 @@ here and every step process forked from it starts warm.
 
 from dagster import DagsterInstance
 
-from orch_assets.executor import dask_worker as _dask_worker  # noqa: F401
+from orch_assets.executor import dask_step as _dask_step  # noqa: F401
 
 with DagsterInstance.ephemeral():
     pass

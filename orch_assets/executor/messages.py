@@ -8,7 +8,7 @@ import enum
 import queue
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from orch_assets.executor._internals import (
     DagsterEvent,
@@ -16,6 +16,8 @@ from orch_assets.executor._internals import (
     KnownExecutionState,
     SerializableErrorInfo,
 )
+
+T = TypeVar("T")
 
 
 class Kind(enum.Enum):
@@ -41,7 +43,7 @@ class WorkerMessage:
     exit_code: int | None = None
 
 
-def drain(inbox: "queue.Queue[WorkerMessage]", timeout: float) -> list[WorkerMessage]:
+def drain(inbox: "queue.Queue[T]", timeout: float) -> list[T]:
     """Wait up to ``timeout`` for a first message, then take whatever else is queued."""
     try:
         messages = [inbox.get(timeout=max(0.0, timeout))] if timeout > 0 else [inbox.get_nowait()]

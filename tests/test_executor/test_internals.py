@@ -142,3 +142,9 @@ def test_run_contexts_take_resources_from_the_builder_hook_thread_mode_passes() 
     assert "resource_defs=resource_defs" in source
     assert "resource_keys_to_init=" in source
     assert "event_loop=event_loop" in source
+
+
+def test_instances_keep_the_compute_log_manager_in_the_attribute_dask_mode_replaces() -> None:
+    source = inspect.getsource(dagster.DagsterInstance.compute_log_manager.fget)  # type: ignore[arg-type]
+    assert "if not self._compute_log_manager:" in source
+    assert "return self._compute_log_manager" in source

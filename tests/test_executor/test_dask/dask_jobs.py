@@ -7,7 +7,7 @@ import time
 from dagster import In, Nothing, OpDefinition, OpExecutionContext, job, op
 
 from orch_assets.executor import adaptive_executor, run_instance
-from orch_assets.executor.dask_worker import WORKER_PID_ENV
+from orch_assets.executor.dask_step import WORKER_PID_ENV
 
 
 @op

@@ -194,3 +194,23 @@ def test_an_unreachable_scheduler_fails_the_run_naming_the_address_field(
         "'dask.address': could not reach the Dask scheduler at tcp://127.0.0.1:9 within 1 s" in text
     )
     assert not events_of(executor_instance, result.run_id, DagsterEventType.STEP_START)
+
+
+def test_each_steps_stdout_on_a_worker_is_captured_under_its_own_log_key_for_the_ui(
+    executor_instance: DagsterInstance, dask_address: str
+) -> None:
+    result = run(executor_instance, jobs.chatty_job, dask_config(dask_address, max_concurrent=3))
+
+    assert result.success
+    manager = executor_instance.compute_log_manager
+    stdout_of: dict[str, str] = {}
+    for entry in events_of(executor_instance, result.run_id, DagsterEventType.LOGS_CAPTURED):
+        data = entry.dagster_event.logs_captured_data  # type: ignore[union-attr]
+        (step_key,) = data.step_keys
+        log_key = manager.build_log_key_for_run(result.run_id, data.file_key)
+        stdout_of[step_key] = manager.get_log_data(log_key).stdout.decode()  # type: ignore[union-attr]
+    assert set(stdout_of) == {"chatty_a", "chatty_b", "chatty_c"}
+    for name, stdout in stdout_of.items():
+        assert [line for line in stdout.splitlines() if "stdout from" in line] == [
+            f"stdout from {name} #{i}" for i in range(5)
+        ]
