@@ -7,6 +7,7 @@ through the run process), and the slot is free again when the run ends.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import dagster as dg
 import pytest
 
 from orch_assets.resources import DATABASE_FILE_NAME
+from orch_assets.simulation.liveness import RUN_PROCESS_TAG, ProcessId
 from tests.test_scenarios.helpers import scenario_simulation_job, store_config
 
 SCENARIO = "low_merit"
@@ -91,3 +93,6 @@ def test_a_scenario_step_on_a_worker_waits_while_another_run_holds_its_database_
     assert not any("database not guarded" in m for m in messages)
     assert database.exists()
     assert storage.get_concurrency_info(POOL).claimed_slots == [], "the step released its slot"
+    tags = pooled_instance.get_run_by_id(result.run_id).tags  # type: ignore[union-attr]
+    run_process = ProcessId.decode(tags[RUN_PROCESS_TAG])
+    assert run_process is not None and run_process.pid == os.getpid(), "not the Dask worker"
