@@ -115,9 +115,13 @@ class RunInstanceCalls:
             data = pickle.dumps(reply)
         except Exception as error:  # the step re-raises it, naming the call
             data = pickle.dumps((call_id, False, f"{type(error).__name__}: {error}"))
-        if token not in self._queues:
-            self._queues[token] = Queue(reply_queue_name(self._run_id, token), client=self._client)
-        self._queues[token].put(data)
+        # A reply that cannot be sent (the cluster is going away) must not end the scheduler's
+        # loop: the step then fails after CALL_TIMEOUT_S, naming the call.
+        with contextlib.suppress(Exception):
+            if token not in self._queues:
+                name = reply_queue_name(self._run_id, token)
+                self._queues[token] = Queue(name, client=self._client)
+            self._queues[token].put(data)
 
     def _make(self, token: int, target: str, method: str, args: tuple, kwargs: dict) -> Any:
         allowed = INSTANCE_CALLS if target == "instance" else STORAGE_CALLS
