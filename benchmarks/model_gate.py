@@ -3,9 +3,11 @@
     .venv/bin/python benchmarks/model_gate.py --employees 100000 --years 5 --repeats 3 --job
 
 Part 1, the same dbt worker the simulation uses (no Dagster), configurations interleaved per
-repeat, each on fresh DuckDB files:
+repeat (the order rotating from one repeat to the next), each on fresh DuckDB files:
   plain          ungated: dbt's own --threads pool (ORCH_MODEL_GATE=off)
   gated          class limits (sequential 1, conditional 2, parallel_safe up to the cap) + cap
+  gated-nolimits the gate with no class limits (cap only): the cost of the mechanism alone,
+                 so that `gated` minus this is the cost of the class limits themselves
   gated+cp       gated, longest remaining critical path first (node times of the previous
                  repeat, then of the worker's own earlier years)
   gated-yearly   gated, but the year-independent inputs built and tested every year (before the
@@ -13,14 +15,17 @@ repeat, each on fresh DuckDB files:
 Per configuration: medians of the total and per-year wall, Σ model seconds, Σ test seconds and
 Σ of the years' critical paths, and ratios against `plain`.
 
-Part 2 (--job): `dagster job execute -j workforce_simulation` with the code of --before-repo
-(default /work/main) against this checkout, interleaved: the before/after of the whole change.
+Part 2 (--job): `dagster job execute -j workforce_simulation` with the code of --before-ref
+(a git revision of this repository, checked out in a temporary worktree; default 3e11232, the
+code before execution classes governed the dbt models) against this checkout, interleaved: the
+before/after of the whole change.
 All runs must give identical outputs (fingerprint of the snapshot and events tables).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -48,6 +53,8 @@ from orch_assets.simulation.timeline import YearTimeline
 REPO = Path(__file__).resolve().parents[1]
 DBT_DIR = REPO / "dbt_project"
 BIN = Path(sys.executable).parent
+# The commit before execution classes governed the dbt models (issue 10): part 2's "before".
+BEFORE_REF = "3e11232"
 
 
 def fingerprint(db: Path) -> str:
@@ -106,6 +113,19 @@ def run_worker(
     }
 
 
+def checkout(ref: str) -> Path:
+    """A worktree of ``ref`` in a temporary directory (removed at exit), its dbt project parsed."""
+    path = Path(tempfile.mkdtemp(prefix="bench-before-")) / "repo"
+    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), ref],
+                   check=True, capture_output=True)  # fmt: skip
+    atexit.register(subprocess.run, ["git", "-C", str(REPO), "worktree", "remove", "--force",
+                                     str(path)], check=False, capture_output=True)  # fmt: skip
+    project = path / "dbt_project"
+    subprocess.run([str(BIN / "dbt"), "parse", "--project-dir", str(project), "--profiles-dir",
+                    str(project), "--quiet"], check=True)  # fmt: skip
+    return path
+
+
 def run_job(work: Path, repo: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
     home = work / "home"
     home.mkdir()
@@ -133,8 +153,9 @@ def median(values: list[float]) -> float:
 
 
 def report(results: dict[str, list[dict[str, Any]]], years: int) -> None:
-    plain = median([r["wall"] for r in results["plain"]])
-    print("\n| config | wall s | vs plain | per-year wall s | Σ model s | Σ test s | "
+    reference = "plain" if "plain" in results else next(iter(results))
+    plain = median([r["wall"] for r in results[reference]])
+    print(f"\n| config | wall s | vs {reference} | per-year wall s | Σ model s | Σ test s | "
           "Σ critical path s | critical/wall |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|")
     for name, runs in results.items():
@@ -156,7 +177,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--job", action="store_true", help="also part 2 (dagster job execute)")
-    parser.add_argument("--before-repo", type=Path, default=Path("/work/main"))
+    parser.add_argument("--before-ref", default=BEFORE_REF, help="git revision for part 2's before")
+    parser.add_argument("--configs", nargs="+", help="part 1 configurations to run (default all)")
     args = parser.parse_args()
     subprocess.run(
         [str(BIN / "dbt"), "parse", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
@@ -172,14 +194,24 @@ def main() -> None:
     configs: dict[str, tuple[Callable[[], dict[str, Any]], bool]] = {
         "plain": (lambda: {"gated": False}, True),
         "gated": (gated(), True),
+        "gated-nolimits": (lambda: {"gated": True, "class_limits": {}, "order": "dbt"}, True),
         "gated+cp": (gated("critical_path"), True),
         "gated-yearly": (gated(), False),
     }
+    if args.configs:
+        unknown = set(args.configs) - set(configs)
+        if unknown:
+            parser.error(f"--configs: unknown {sorted(unknown)}; allowed: {', '.join(configs)}")
+        configs = {name: configs[name] for name in args.configs}
     print(f"Part 1: {args.years} years x {args.employees} employees, dbt threads {args.threads}, "
           f"{args.repeats} repeats (interleaved), {os.cpu_count()} CPUs shared with other work")  # fmt: skip
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
+    names = list(configs)
     for repeat in range(args.repeats):
-        for name, (scheduling, once) in configs.items():
+        # The order rotates each repeat, so no configuration always runs first or after another.
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            scheduling, once = configs[name]
             with tempfile.TemporaryDirectory(prefix=f"bench-gate-{name}-") as work:
                 result = run_worker(Path(work), args.employees, args.years, args.threads,
                                     scheduling(), once)  # fmt: skip
@@ -187,16 +219,18 @@ def main() -> None:
             if name == "gated":
                 history.update(result["years"][-1]["seconds"])
             print(
-                f"  repeat {repeat + 1} {name:13s} wall {result['wall']:7.2f} s",
+                f"  repeat {repeat + 1} {name:14s} wall {result['wall']:7.2f} s",
                 flush=True,
             )
     report(results, args.years)
     prints = {r["fingerprint"] for runs in results.values() for r in runs}
     if args.job:
-        print(f"\nPart 2: dagster job execute, before ({args.before_repo}) vs after ({REPO})")
+        before_repo = checkout(args.before_ref)
+        print(f"\nPart 2: dagster job execute, before ({args.before_ref}) vs after ({REPO})")
         jobs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
         for repeat in range(args.repeats):
-            for name, repo in (("before", args.before_repo), ("after", REPO)):
+            pair = (("before", before_repo), ("after", REPO))
+            for name, repo in pair if repeat % 2 == 0 else pair[::-1]:
                 with tempfile.TemporaryDirectory(prefix=f"bench-job-{name}-") as work:
                     result = run_job(Path(work), repo, args.employees, args.years, args.threads)
                 jobs[name].append(result)
