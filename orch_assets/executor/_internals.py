@@ -16,12 +16,15 @@ internals:
 * :func:`single_step_plan` gives a view of the run's plan in which one step is the only step to
   execute, so that Dagster attributes resource-initialisation events to that step;
 * :func:`use_compute_log_manager` gives the ephemeral instance of a step on a Dask worker the
-  run instance's compute log manager, so the step's stdout/stderr land where the UI reads them.
+  run instance's compute log manager, so the step's stdout/stderr land where the UI reads them;
+* :func:`event_log_handlers` and :func:`store_step_events` let thread mode write the events of
+  concurrent steps in one SQLite transaction (see ``event_writes``).
 """
 
 import asyncio
+import logging
 from collections import ChainMap
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, MutableSequence, Sequence
 from typing import Any, cast
 
 from dagster import DagsterInstance
@@ -29,7 +32,15 @@ from dagster._core.definitions.dependency import NodeHandle
 from dagster._core.definitions.reconstruct import ReconstructableJob
 from dagster._core.definitions.scoped_resources_builder import ScopedResourcesBuilder
 from dagster._core.errors import DagsterExecutionInterruptedError
-from dagster._core.events import DagsterEvent, EngineEventData
+from dagster._core.events import (
+    ASSET_CHECK_EVENTS,
+    ASSET_EVENTS,
+    EVENT_TYPE_TO_PIPELINE_RUN_STATUS,
+    DagsterEvent,
+    DagsterEventType,
+    EngineEventData,
+)
+from dagster._core.events.log import EventLogEntry
 from dagster._core.execution.api import (
     ExecuteRunWithPlanIterable,
     create_execution_plan,
@@ -70,7 +81,10 @@ from dagster._core.execution.step_dependency_config import (
 )
 from dagster._core.execution.tags import get_tag_concurrency_limits_config
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.instance.types import _EventListenerLogHandler as EventListenerLogHandler
+from dagster._core.log_manager import DagsterLogManager
 from dagster._core.storage.compute_log_manager import ComputeLogManager
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.tags import PRIORITY_TAG
 from dagster._serdes import ConfigurableClassData
 from dagster._utils import EventGenerationManager, get_run_crash_explanation
@@ -86,6 +100,8 @@ __all__ = [
     "DagsterExecutionInterruptedError",
     "EngineEventData",
     "EventGenerationManager",
+    "EventListenerLogHandler",
+    "EventLogEntry",
     "ExecuteRunWithPlanIterable",
     "ExecutionPlan",
     "ExecutionStep",
@@ -110,6 +126,7 @@ __all__ = [
     "create_context_free_log_manager",
     "create_execution_plan",
     "dagster_event_sequence_for_step",
+    "event_log_handlers",
     "execute_plan_iterator",
     "get_required_resource_keys_to_init",
     "get_retries_config",
@@ -118,10 +135,12 @@ __all__ = [
     "get_tag_concurrency_limits_config",
     "get_transitive_required_resource_keys",
     "give_step_own_event_loop",
+    "is_plain_step_event",
     "priority_sort_key",
     "resource_initialization_manager",
     "serializable_error_info_from_exc_info",
     "single_step_plan",
+    "store_step_events",
     "trigger_hooks",
     "use_compute_log_manager",
 ]
@@ -192,3 +211,68 @@ def use_compute_log_manager(instance: DagsterInstance, manager: ComputeLogManage
     manager and no constructor argument for another)."""
     instance._compute_log_manager = manager  # noqa: SLF001
     manager.register_instance(instance)
+
+
+STEP_EVENT_TYPES = frozenset(
+    {
+        DagsterEventType.STEP_START,
+        DagsterEventType.STEP_INPUT,
+        DagsterEventType.STEP_OUTPUT,
+        DagsterEventType.STEP_SUCCESS,
+        DagsterEventType.STEP_FAILURE,
+        DagsterEventType.STEP_SKIPPED,
+        DagsterEventType.STEP_UP_FOR_RETRY,
+        DagsterEventType.STEP_RESTARTED,
+        DagsterEventType.LOADED_INPUT,
+        DagsterEventType.HANDLED_OUTPUT,
+        DagsterEventType.ENGINE_EVENT,
+        DagsterEventType.LOGS_CAPTURED,
+        DagsterEventType.RESOURCE_INIT_STARTED,
+        DagsterEventType.RESOURCE_INIT_SUCCESS,
+        DagsterEventType.RESOURCE_INIT_FAILURE,
+        DagsterEventType.HOOK_COMPLETED,
+        DagsterEventType.HOOK_ERRORED,
+        DagsterEventType.HOOK_SKIPPED,
+    }
+)
+"""Events that ``SqliteEventLogStorage.store_event`` writes as one row of the run's database and
+nothing else: no asset index, no check index, no run status (those events take Dagster's path)."""
+
+
+def event_log_handlers(log_manager: DagsterLogManager) -> MutableSequence[logging.Handler]:
+    """The handlers a run's log manager (and every step context made from it) writes through.
+
+    Step contexts share this list object, so replacing an entry affects all of them.
+    """
+    handlers = log_manager._dagster_handler._handlers  # noqa: SLF001
+    if not isinstance(handlers, list):
+        raise TypeError(f"unexpected handler sequence {type(handlers).__name__}")
+    return handlers
+
+
+def is_plain_step_event(entry: EventLogEntry) -> bool:
+    """Whether Dagster stores this entry as a single row of the run's event log and nothing else."""
+    event = entry.dagster_event
+    return event is None or event.event_type in STEP_EVENT_TYPES
+
+
+def store_step_events(instance: DagsterInstance, entries: Sequence[EventLogEntry]) -> bool:
+    """Insert entries of one run in one transaction of its SQLite event log; False if not done.
+
+    Only for the storage class whose ``store_event`` is known to be "insert one row into the run
+    shard" for plain step events, and only while nobody subscribed to the run's events in this
+    process (``handle_new_event`` would call them); otherwise the caller uses
+    ``handle_new_event`` per entry.
+    """
+    storage = instance.event_log_storage
+    if type(storage) is not SqliteEventLogStorage or not entries:
+        return False
+    run_id = entries[0].run_id
+    if instance._subscribers.get(run_id):  # noqa: SLF001
+        return False
+    if any(e.run_id != run_id or not is_plain_step_event(e) for e in entries):
+        return False
+    with storage.run_connection(run_id) as conn:
+        for entry in entries:
+            conn.execute(storage.prepare_insert_event(entry))
+    return True

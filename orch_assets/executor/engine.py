@@ -24,6 +24,7 @@ from orch_assets.executor.config import AdaptiveSettings
 from orch_assets.executor.dask_capacity import ClusterCapacityMonitor
 from orch_assets.executor.dask_cluster import DaskCluster
 from orch_assets.executor.dask_launcher import DaskLauncher
+from orch_assets.executor.event_writes import grouped_event_writes
 from orch_assets.executor.monitor import CapacityMonitor
 from orch_assets.executor.ownership import current_scope
 from orch_assets.executor.process_launcher import ProcessLauncher
@@ -170,6 +171,7 @@ class AdaptiveExecutor(Executor):
             execution_plan: ExecutionPlan, job_context: PlanExecutionContext
         ) -> Iterator[DagsterEvent]:
             with ExitStack() as stack:
+                stack.enter_context(grouped_event_writes(job_context))
                 yield from self._capture_run_logs(job_context, execution_plan, stack)
                 streams = stack.enter_context(step_prefixed_stdio(_scope_step_key))
                 yield from Scheduler(
