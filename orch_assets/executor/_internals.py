@@ -93,11 +93,18 @@ from dagster._utils.interrupts import capture_interrupts
 from dagster_shared.error import SerializableErrorInfo
 
 __all__ = [
+    "ASSET_CHECK_EVENTS",
+    "ASSET_EVENTS",
+    "EVENT_TYPE_TO_PIPELINE_RUN_STATUS",
     "PRIORITY_TAG",
+    "STEP_EVENT_TYPES",
     "ComputeLogManager",
     "ConfigurableClassData",
     "DagsterEvent",
+    "DagsterEventType",
     "DagsterExecutionInterruptedError",
+    "DagsterInstance",
+    "DagsterLogManager",
     "EngineEventData",
     "EventGenerationManager",
     "EventListenerLogHandler",

@@ -148,3 +148,56 @@ def test_instances_keep_the_compute_log_manager_in_the_attribute_dask_mode_repla
     source = inspect.getsource(dagster.DagsterInstance.compute_log_manager.fget)  # type: ignore[arg-type]
     assert "if not self._compute_log_manager:" in source
     assert "return self._compute_log_manager" in source
+
+
+def test_sqlite_store_event_writes_plain_step_events_as_one_run_shard_row() -> None:
+    """``store_step_events`` inserts such events itself, many per transaction."""
+    from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+
+    source = inspect.getsource(SqliteEventLogStorage.store_event)
+    assert "insert_event_statement = self.prepare_insert_event(event)" in source
+    assert "with self.run_connection(run_id) as conn:" in source
+    special = set(source.split("dagster_event_type in ")[1:])
+    assert {s.split(":")[0] for s in special} == {
+        "ASSET_EVENTS",
+        "ASSET_CHECK_EVENTS",
+        "EVENT_TYPE_TO_PIPELINE_RUN_STATUS",
+    }
+    assert not _internals.STEP_EVENT_TYPES & (
+        _internals.ASSET_EVENTS
+        | _internals.ASSET_CHECK_EVENTS
+        | set(_internals.EVENT_TYPE_TO_PIPELINE_RUN_STATUS)
+    )
+    from dagster._core.events import PIPELINE_EVENTS
+
+    assert "return self.event_type in PIPELINE_EVENTS" in inspect.getsource(
+        _internals.DagsterEvent.is_job_event.fget  # type: ignore[attr-defined]
+    )
+    assert not _internals.STEP_EVENT_TYPES & PIPELINE_EVENTS
+
+
+def test_handle_new_event_does_nothing_else_for_plain_step_events_without_subscribers() -> None:
+    source = inspect.getsource(_internals.DagsterInstance.handle_new_event)
+    assert "and event.get_dagster_event().is_job_event" in source
+    assert "for sub in self._subscribers_impl[run_id]:" in source
+    assert "is_asset_failed_to_materialize" in inspect.getsource(
+        _internals.DagsterInstance.should_store_event
+    )
+    with dagster.instance_for_test() as instance:
+        assert isinstance(instance._subscribers, dict)  # noqa: SLF001
+
+
+def test_step_log_managers_share_the_run_handler_list_that_grouped_writes_edit() -> None:
+    from dagster._core.log_manager import DagsterLogHandler
+
+    assert "self._handlers = handlers" in inspect.getsource(DagsterLogHandler.__init__)
+    assert "handlers=self._handlers" in inspect.getsource(DagsterLogHandler.with_tags)
+    emit = inspect.getsource(_internals.EventListenerLogHandler.emit)
+    assert "self._instance.handle_new_event(" in emit
+    assert 'batch_metadata=record_metadata["dagster_event_batch_metadata"]' in emit
+    with dagster.instance_for_test() as instance:
+        log_manager = _internals.create_context_free_log_manager(
+            instance, dagster.DagsterRun(job_name="j")
+        )
+        handlers = _internals.event_log_handlers(log_manager)
+        assert any(type(h) is _internals.EventListenerLogHandler for h in handlers)
