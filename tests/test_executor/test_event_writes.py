@@ -14,6 +14,18 @@ OVERHEAD_SLACK_S = 4.0
 average of 29; run one after the other they would take 16 s."""
 
 
+RUN_LEVEL_IN_PROCESS = frozenset(
+    {
+        DagsterEventType.ENGINE_EVENT,
+        DagsterEventType.RESOURCE_INIT_STARTED,
+        DagsterEventType.RESOURCE_INIT_SUCCESS,
+    }
+)
+"""Left out of the comparison: engine events are each executor's own, and thread mode builds
+resources in the first step that needs them (``run_resources``) where in_process builds them
+before the first step."""
+
+
 def per_step_stream(instance: DagsterInstance, run_id: str) -> dict[str, list[str]]:
     """Each step's events, in storage order: Dagster event types, or ``log`` for messages."""
     streams: dict[str, list[str]] = defaultdict(list)
@@ -23,7 +35,7 @@ def per_step_stream(instance: DagsterInstance, run_id: str) -> dict[str, list[st
         event = entry.dagster_event
         message = entry.user_message.replace(run_id, "<run>")
         kind = event.event_type_value if event is not None else f"log: {message}"
-        if event is not None and event.event_type == DagsterEventType.ENGINE_EVENT:
+        if event is not None and event.event_type in RUN_LEVEL_IN_PROCESS:
             continue
         streams[entry.step_key].append(kind)
     return dict(streams)
