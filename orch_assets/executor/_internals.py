@@ -28,9 +28,14 @@ from collections.abc import Callable, Collection, MutableSequence, Sequence
 from typing import Any, cast
 
 from dagster import DagsterInstance
+from dagster._config.pythonic_config import IAttachDifferentObjectToOpContext
 from dagster._core.definitions.dependency import NodeHandle
 from dagster._core.definitions.reconstruct import ReconstructableJob
-from dagster._core.definitions.scoped_resources_builder import ScopedResourcesBuilder
+from dagster._core.definitions.scoped_resources_builder import (
+    IContainsGenerator,
+    Resources,
+    ScopedResourcesBuilder,
+)
 from dagster._core.errors import DagsterExecutionInterruptedError
 from dagster._core.events import (
     ASSET_CHECK_EVENTS,
@@ -113,6 +118,8 @@ __all__ = [
     "ExecutionPlan",
     "ExecutionStep",
     "GatedActiveExecution",
+    "IAttachDifferentObjectToOpContext",
+    "IContainsGenerator",
     "IStepContext",
     "InstanceConcurrencyContext",
     "InstanceRef",
@@ -122,6 +129,7 @@ __all__ = [
     "PlanExecutionContextManager",
     "PlanOrchestrationContext",
     "ReconstructableJob",
+    "Resources",
     "RetryMode",
     "ScopedResourcesBuilder",
     "SerializableErrorInfo",
