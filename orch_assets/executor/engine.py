@@ -3,7 +3,7 @@
 import os
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 
 from dagster import Executor
 
@@ -24,7 +24,7 @@ from orch_assets.executor.config import AdaptiveSettings
 from orch_assets.executor.dask_capacity import ClusterCapacityMonitor
 from orch_assets.executor.dask_cluster import DaskCluster
 from orch_assets.executor.dask_launcher import DaskLauncher
-from orch_assets.executor.event_writes import grouped_event_writes
+from orch_assets.executor.event_writes import GroupCommit, grouped_event_writes, writes_through
 from orch_assets.executor.monitor import CapacityMonitor
 from orch_assets.executor.ownership import current_scope
 from orch_assets.executor.process_launcher import ProcessLauncher
@@ -68,6 +68,21 @@ class AdaptiveExecutor(Executor):
     def execute(
         self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
     ) -> Iterator[DagsterEvent]:
+        """In thread mode the run's own events and tag writes go through one group commit."""
+        writes = (
+            grouped_event_writes(plan_context.instance)
+            if self._settings.mode == "thread"
+            else nullcontext(None)
+        )
+        with writes as group, writes_through(group, plan_context.log):
+            yield from self._execute(plan_context, execution_plan, group)
+
+    def _execute(
+        self,
+        plan_context: PlanOrchestrationContext,
+        execution_plan: ExecutionPlan,
+        group: GroupCommit | None,
+    ) -> Iterator[DagsterEvent]:
         settings = self._settings
         run_id = plan_context.run_id
         yield DagsterEvent.engine_event(
@@ -84,9 +99,8 @@ class AdaptiveExecutor(Executor):
                 }
             ),
         )
-        plan_context.instance.add_run_tags(
-            run_id, {MODE_TAG: settings.mode, MAX_CONCURRENT_TAG: str(settings.max_concurrent)}
-        )
+        tags = {MODE_TAG: settings.mode, MAX_CONCURRENT_TAG: str(settings.max_concurrent)}
+        _write_tags(plan_context, tags, group)
         cluster = DaskCluster.connect(settings) if settings.mode == "dask" else None
         monitor = (
             ClusterCapacityMonitor(settings, run_id, cluster)
@@ -112,12 +126,14 @@ class AdaptiveExecutor(Executor):
             elif isinstance(monitor, ClusterCapacityMonitor):
                 yield from self._execute_on_dask(plan_context, execution_plan, monitor, traits)
             else:
-                yield from self._execute_in_threads(plan_context, execution_plan, monitor, traits)
+                yield from self._execute_in_threads(
+                    plan_context, execution_plan, monitor, traits, group
+                )
         finally:
             monitor.close()
             if cluster is not None:
                 cluster.close()
-            self._write_metric_tags(plan_context, monitor)
+            _write_tags(plan_context, _metric_tags(monitor), group)
 
     def _report_unknown_classes(
         self, context: Context, plan: ExecutionPlan, traits: StepTraits
@@ -158,6 +174,7 @@ class AdaptiveExecutor(Executor):
         execution_plan: ExecutionPlan,
         monitor: CapacityMonitor,
         traits: StepTraits,
+        group: GroupCommit | None,
     ) -> Iterator[DagsterEvent]:
         """Build the run's execution context once (loggers), then schedule threads.
 
@@ -171,7 +188,7 @@ class AdaptiveExecutor(Executor):
             execution_plan: ExecutionPlan, job_context: PlanExecutionContext
         ) -> Iterator[DagsterEvent]:
             with ExitStack() as stack:
-                stack.enter_context(grouped_event_writes(job_context))
+                stack.enter_context(writes_through(group, job_context.log))
                 yield from self._capture_run_logs(job_context, execution_plan, stack)
                 streams = stack.enter_context(step_prefixed_stdio(_scope_step_key))
                 yield from Scheduler(
@@ -221,13 +238,24 @@ class AdaptiveExecutor(Executor):
                 EngineEventData(error=serializable_error_info_from_exc_info(sys.exc_info())),
             )
 
-    @staticmethod
-    def _write_metric_tags(context: PlanOrchestrationContext, monitor: CapacityMonitor) -> None:
-        metrics = monitor.metrics
-        tags = {PEAK_CONCURRENCY_TAG: str(metrics.peak_concurrency)}
-        if metrics.peak_rss_bytes:
-            tags[PEAK_RSS_TAG] = str(metrics.peak_rss_bytes)
-        mean_cpu = metrics.mean_cpu_percent()
-        if mean_cpu is not None:
-            tags[MEAN_CPU_TAG] = f"{mean_cpu:.1f}"
-        context.instance.add_run_tags(context.run_id, tags)
+
+def _metric_tags(monitor: CapacityMonitor) -> dict[str, str]:
+    metrics = monitor.metrics
+    tags = {PEAK_CONCURRENCY_TAG: str(metrics.peak_concurrency)}
+    if metrics.peak_rss_bytes:
+        tags[PEAK_RSS_TAG] = str(metrics.peak_rss_bytes)
+    mean_cpu = metrics.mean_cpu_percent()
+    if mean_cpu is not None:
+        tags[MEAN_CPU_TAG] = f"{mean_cpu:.1f}"
+    return tags
+
+
+def _write_tags(
+    context: PlanOrchestrationContext, tags: dict[str, str], group: GroupCommit | None
+) -> None:
+    """Written by the group's writer when there is one (in order, off the run's critical path)."""
+    instance, run_id = context.instance, context.run_id
+    if group is None:
+        instance.add_run_tags(run_id, tags)
+    else:
+        group.call_behind(lambda: instance.add_run_tags(run_id, tags))

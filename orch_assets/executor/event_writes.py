@@ -6,9 +6,12 @@ lock around each write and the SQLite storage commits every event on its own (an
 with many steps in threads every event waits for the commits of all the others, and every step
 waits for the commit of each of its own events before it goes on.
 
-:func:`grouped_event_writes` replaces that handler, for one run, with one whose writes go through
-a :class:`GroupCommit`: the logging thread queues its event; one writer thread takes everything
-queued so far and stores it in one transaction, in queue order. Then:
+:func:`grouped_event_writes` makes a :class:`GroupCommit` for one run, and :func:`writes_through`
+replaces that handler of a log manager (the run's orchestration context, then its execution
+context with every step context made from it) with one whose writes go through the group: the
+logging thread queues its event; one writer thread takes everything queued so far and stores it
+in one transaction, in queue order. The executor's run-tag writes go through the same queue
+(``call_behind``). Then:
 
 * events that only record progress (``WRITE_BEHIND_TYPES``: step start, inputs, outputs, engine
   events, log capture, resource initialisation started and succeeded, and log messages) are
@@ -38,173 +41,28 @@ lost; a step's outcome never is, since it is stored before anything acts on it.
 
 import logging
 import os
-import sys
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
-
-from dagster import DagsterEventType
 
 from orch_assets.executor._internals import (
     DagsterInstance,
-    EngineEventData,
+    DagsterLogManager,
     EventListenerLogHandler,
     EventLogEntry,
-    PlanExecutionContext,
     event_log_handlers,
-    is_plain_step_event,
-    serializable_error_info_from_exc_info,
-    store_step_events,
 )
+from orch_assets.executor.group_commit import WRITE_BEHIND_TYPES, GroupCommit
+
+__all__ = [
+    "SWITCH_ENV",
+    "WRITE_BEHIND_TYPES",
+    "GroupCommit",
+    "grouped_event_writes",
+    "writes_through",
+]
 
 SWITCH_ENV = "ORCH_GROUPED_EVENT_WRITES"
-WRITE_BEHIND_TYPES = frozenset(
-    {
-        DagsterEventType.STEP_START,
-        DagsterEventType.STEP_INPUT,
-        DagsterEventType.STEP_OUTPUT,
-        DagsterEventType.LOADED_INPUT,
-        DagsterEventType.HANDLED_OUTPUT,
-        DagsterEventType.ENGINE_EVENT,
-        DagsterEventType.LOGS_CAPTURED,
-        DagsterEventType.RESOURCE_INIT_STARTED,
-        DagsterEventType.RESOURCE_INIT_SUCCESS,
-    }
-)
-
-
-@dataclass
-class _Pending:
-    entry: EventLogEntry
-    batch_metadata: Any
-    thread: int = field(default_factory=threading.get_ident)
-    done: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
-
-    @property
-    def written_behind(self) -> bool:
-        event = self.entry.dagster_event
-        return self.batch_metadata is None and (
-            event is None or event.event_type in WRITE_BEHIND_TYPES
-        )
-
-
-class GroupCommit:
-    """Stores queued events in queue order from one writer thread, a group per transaction."""
-
-    def __init__(self, instance: DagsterInstance) -> None:
-        self._instance = instance
-        self._queue: list[_Pending] = []
-        self._ready = threading.Condition()
-        self._closed = False
-        self._deferred_errors: dict[int, BaseException] = {}
-        self._inline_lock = threading.Lock()
-        self.transactions = 0
-        self._writer = threading.Thread(target=self._run, name="orch-event-writer", daemon=True)
-        self._writer.start()
-
-    def submit(self, entry: EventLogEntry, batch_metadata: Any = None) -> None:
-        """Queue ``entry``; unless it is written behind, return once it is stored."""
-        pending = _Pending(entry, batch_metadata)
-        with self._ready:
-            deferred = self._deferred_errors.pop(pending.thread, None)
-            if deferred is not None:
-                raise deferred
-            closed = self._closed
-            if not closed:
-                self._queue.append(pending)
-                self._ready.notify()
-        if closed:
-            with self._inline_lock:
-                self._write([pending])
-        elif pending.written_behind:
-            return
-        pending.done.wait()
-        if pending.error is not None:
-            raise pending.error
-
-    def close(self) -> None:
-        """Write everything queued, stop the writer; later events are written by their thread."""
-        with self._ready:
-            self._closed = True
-            self._ready.notify()
-        self._writer.join()
-
-    def _run(self) -> None:
-        while True:
-            with self._ready:
-                while not self._queue and not self._closed:
-                    self._ready.wait()
-                group, self._queue = self._queue, []
-                if not group and self._closed:
-                    return
-            with self._inline_lock:
-                self._write(group)
-            for pending in group:
-                if pending.written_behind and pending.error is not None:
-                    self._report_behind_error(pending)
-
-    def _write(self, group: Sequence[_Pending]) -> None:
-        plain: list[_Pending] = []
-        for pending in group:
-            if pending.batch_metadata is None and is_plain_step_event(pending.entry):
-                plain.append(pending)
-                continue
-            self._write_plain(plain)
-            plain = []
-            self._write_one(pending)
-        self._write_plain(plain)
-
-    def _write_plain(self, group: Sequence[_Pending]) -> None:
-        if not group:
-            return
-        if len(group) > 1:
-            try:
-                stored = store_step_events(self._instance, [p.entry for p in group])
-            except Exception:
-                stored = False
-            if stored:
-                self.transactions += 1
-                for pending in group:
-                    pending.done.set()
-                return
-        for pending in group:
-            self._write_one(pending)
-
-    def _write_one(self, pending: _Pending) -> None:
-        try:
-            self._instance.handle_new_event(pending.entry, batch_metadata=pending.batch_metadata)
-            self.transactions += 1
-        except BaseException as error:
-            pending.error = error
-        finally:
-            pending.done.set()
-
-    def _report_behind_error(self, pending: _Pending) -> None:
-        """As Dagster's handler does: raise a Dagster event's failure, report a message's."""
-        error = pending.error
-        entry = pending.entry
-        sys.stderr.write(f"Exception while writing logger call to event log: {error}\n")
-        if entry.dagster_event is not None:
-            with self._ready:
-                self._deferred_errors.setdefault(pending.thread, error)  # type: ignore[arg-type]
-            return
-        try:
-            self._instance.report_engine_event(
-                "Exception while writing logger call to event log",
-                job_name=entry.job_name,
-                run_id=entry.run_id,
-                step_key=entry.step_key,
-                engine_event_data=EngineEventData(
-                    error=serializable_error_info_from_exc_info(
-                        (type(error), error, error.__traceback__)  # type: ignore[arg-type]
-                    ),
-                ),
-            )
-        except Exception as report_error:
-            sys.stderr.write(f"Could not report it either: {report_error}\n")
 
 
 class _GroupedInstance:
@@ -236,20 +94,32 @@ def grouped_writes_enabled() -> bool:
 
 
 @contextmanager
-def grouped_event_writes(job_context: PlanExecutionContext) -> Iterator[GroupCommit | None]:
-    """For the duration of the block, the run's events are written through a group commit."""
-    handlers = event_log_handlers(job_context.log)
-    index = next((i for i, h in enumerate(handlers) if type(h) is EventListenerLogHandler), None)
-    if index is None or not grouped_writes_enabled():
+def grouped_event_writes(instance: DagsterInstance) -> Iterator[GroupCommit | None]:
+    """A group commit for the block; at its end, everything queued is written."""
+    if not grouped_writes_enabled():
         yield None
         return
-    original = handlers[index]
-    group = GroupCommit(job_context.instance)
-    replacement = _UnlockedEventHandler(_GroupedInstance(job_context.instance, group))  # type: ignore[arg-type]
-    replacement.setLevel(original.level)
-    handlers[index] = replacement
+    group = GroupCommit(instance)
     try:
         yield group
     finally:
         group.close()
+
+
+@contextmanager
+def writes_through(group: GroupCommit | None, log: DagsterLogManager) -> Iterator[None]:
+    """For the block, events logged through ``log`` (and its step contexts) go to ``group``."""
+    handlers = event_log_handlers(log)
+    index = next((i for i, h in enumerate(handlers) if type(h) is EventListenerLogHandler), None)
+    if group is None or index is None:
+        yield
+        return
+    original = handlers[index]
+    replacement = _UnlockedEventHandler(_GroupedInstance(group.instance, group))  # type: ignore[arg-type]
+    replacement.setLevel(original.level)
+    handlers[index] = replacement
+    try:
+        yield
+    finally:
+        group.flush()
         handlers[index] = original
