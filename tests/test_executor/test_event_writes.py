@@ -54,9 +54,7 @@ def test_each_step_stores_the_same_events_in_the_same_order_as_the_in_process_ex
     assert per_step_stream(executor_instance, adaptive.run_id) == expected
     assert "ASSET_MATERIALIZATION" in expected["produce_0"]
     assert "LOADED_INPUT" in expected["total"]
-    materialized = executor_instance.get_latest_materialization_event(
-        AssetKey("produce_5")
-    )
+    materialized = executor_instance.get_latest_materialization_event(AssetKey("produce_5"))
     assert materialized is not None and materialized.run_id == adaptive.run_id
 
 

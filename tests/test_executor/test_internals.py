@@ -201,3 +201,13 @@ def test_step_log_managers_share_the_run_handler_list_that_grouped_writes_edit()
         )
         handlers = _internals.event_log_handlers(log_manager)
         assert any(type(h) is _internals.EventListenerLogHandler for h in handlers)
+
+
+def test_dagster_builds_step_resources_as_shared_class_builder_rebuilds_them() -> None:
+    """``SharedClassResourcesBuilder.build`` mirrors this method with one class per key set."""
+    source = inspect.getsource(_internals.ScopedResourcesBuilder.build)
+    assert "get_object_to_set_on_execution_context()" in source
+    assert "if self.contains_generator:" in source
+    assert "IContainsGenerator" in source
+    assert "def original_resource_dict" in source
+    assert "raise DagsterUnknownResourceError(name)" in inspect.getsource(_internals.Resources)
