@@ -271,8 +271,15 @@ def is_plain_step_event(entry: EventLogEntry) -> bool:
     return event is None or event.event_type in STEP_EVENT_TYPES
 
 
+INSERT_ROWS_PER_STATEMENT = 500
+"""Rows per multi-row INSERT (7 parameters a row; SQLite allows 32766 per statement)."""
+
+
 def store_step_events(instance: DagsterInstance, entries: Sequence[EventLogEntry]) -> bool:
     """Insert entries of one run in one transaction of its SQLite event log; False if not done.
+
+    Rows go in with Dagster's own multi-row INSERT (``prepare_insert_event_batch``, the rows of
+    ``prepare_insert_event``), in entry order.
 
     Only for the storage class whose ``store_event`` is known to be "insert one row into the run
     shard" for plain step events, and only while nobody subscribed to the run's events in this
@@ -288,6 +295,7 @@ def store_step_events(instance: DagsterInstance, entries: Sequence[EventLogEntry
     if any(e.run_id != run_id or not is_plain_step_event(e) for e in entries):
         return False
     with storage.run_connection(run_id) as conn:
-        for entry in entries:
-            conn.execute(storage.prepare_insert_event(entry))
+        for start in range(0, len(entries), INSERT_ROWS_PER_STATEMENT):
+            chunk = entries[start : start + INSERT_ROWS_PER_STATEMENT]
+            conn.execute(storage.prepare_insert_event_batch(chunk))
     return True

@@ -176,6 +176,16 @@ def test_sqlite_store_event_writes_plain_step_events_as_one_run_shard_row() -> N
     assert not _internals.STEP_EVENT_TYPES & PIPELINE_EVENTS
 
 
+def test_dagsters_batch_insert_has_the_rows_of_its_single_event_insert() -> None:
+    """``store_step_events`` uses the batch statement for the rows ``store_event`` would add."""
+    from dagster._core.storage.event_log.sql_event_log import SqlEventLogStorage
+
+    single = inspect.getsource(SqlEventLogStorage.prepare_insert_event)
+    batch = inspect.getsource(SqlEventLogStorage.prepare_insert_event_batch)
+    assert "SqlEventLogStorageTable.insert().values(**self._event_to_row(event))" in single
+    assert "[self._event_to_row(event) for event in events]" in batch
+
+
 def test_handle_new_event_does_nothing_else_for_plain_step_events_without_subscribers() -> None:
     source = inspect.getsource(_internals.DagsterInstance.handle_new_event)
     assert "and event.get_dagster_event().is_job_event" in source
