@@ -4,18 +4,18 @@ fail-fast and timeouts. This subpackage imports nothing from the project's asset
 
 from orch_assets.executor.config import AdaptiveConfigError, AdaptiveSettings
 from orch_assets.executor.definition import adaptive_executor
-from orch_assets.executor.engine import (
+from orch_assets.executor.engine import AdaptiveExecutor
+from orch_assets.executor.errors import FailFastError, StepCancelledError, StepTimeoutError
+from orch_assets.executor.live import LIVE_CAP_ENV, LIVE_CAP_RUN_ID_ENV, live_cap
+from orch_assets.executor.ownership import register_subprocess
+from orch_assets.executor.run_instance import RUN_PROCESS_ENV, run_instance
+from orch_assets.executor.run_tags import (
     MAX_CONCURRENT_TAG,
     MEAN_CPU_TAG,
     MODE_TAG,
     PEAK_CONCURRENCY_TAG,
     PEAK_RSS_TAG,
-    AdaptiveExecutor,
 )
-from orch_assets.executor.errors import FailFastError, StepCancelledError, StepTimeoutError
-from orch_assets.executor.live import LIVE_CAP_ENV, LIVE_CAP_RUN_ID_ENV, live_cap
-from orch_assets.executor.ownership import register_subprocess
-from orch_assets.executor.run_instance import RUN_PROCESS_ENV, run_instance
 from orch_assets.executor.steps import CLASS_TAG, TIMEOUT_TAG
 
 __all__ = [

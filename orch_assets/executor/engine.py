@@ -2,7 +2,7 @@
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, nullcontext
 
 from dagster import Executor
@@ -29,16 +29,12 @@ from orch_assets.executor.monitor import CapacityMonitor
 from orch_assets.executor.ownership import current_scope
 from orch_assets.executor.process_launcher import ProcessLauncher
 from orch_assets.executor.run_resources import RunResources
+from orch_assets.executor.run_tags import MAX_CONCURRENT_TAG, MODE_TAG, metric_tags, write_tags
 from orch_assets.executor.scheduler import Context, Scheduler
 from orch_assets.executor.stdio import step_prefixed_stdio
 from orch_assets.executor.steps import StepTraits
 from orch_assets.executor.thread_launcher import ThreadLauncher
 
-MODE_TAG = "orch/mode"
-MAX_CONCURRENT_TAG = "orch/max_concurrent"
-PEAK_RSS_TAG = "orch/peak_rss_bytes"
-MEAN_CPU_TAG = "orch/mean_cpu_percent"
-PEAK_CONCURRENCY_TAG = "orch/peak_concurrency"
 PROCESS_START_ALLOWANCE_S = 60.0
 
 
@@ -100,7 +96,7 @@ class AdaptiveExecutor(Executor):
             ),
         )
         tags = {MODE_TAG: settings.mode, MAX_CONCURRENT_TAG: str(settings.max_concurrent)}
-        _write_tags(plan_context, tags, group)
+        write_tags(plan_context, tags, group)
         cluster = DaskCluster.connect(settings) if settings.mode == "dask" else None
         monitor = (
             ClusterCapacityMonitor(settings, run_id, cluster)
@@ -110,6 +106,18 @@ class AdaptiveExecutor(Executor):
         traits = StepTraits(
             plan_context.job.get_definition(), settings.class_limits, settings.step_timeout_s
         )
+        ended = False
+
+        def end() -> None:
+            """Last reading, metric tags; thread mode calls it before tearing down log capture."""
+            nonlocal ended
+            if not ended:
+                ended = True
+                monitor.close()
+                if cluster is not None:
+                    cluster.close()
+                write_tags(plan_context, metric_tags(monitor), group)
+
         try:
             yield from self._report_unknown_classes(plan_context, execution_plan, traits)
             if settings.mode == "process":
@@ -127,13 +135,10 @@ class AdaptiveExecutor(Executor):
                 yield from self._execute_on_dask(plan_context, execution_plan, monitor, traits)
             else:
                 yield from self._execute_in_threads(
-                    plan_context, execution_plan, monitor, traits, group
+                    plan_context, execution_plan, monitor, traits, group, end
                 )
         finally:
-            monitor.close()
-            if cluster is not None:
-                cluster.close()
-            _write_tags(plan_context, _metric_tags(monitor), group)
+            end()
 
     def _report_unknown_classes(
         self, context: Context, plan: ExecutionPlan, traits: StepTraits
@@ -175,6 +180,7 @@ class AdaptiveExecutor(Executor):
         monitor: CapacityMonitor,
         traits: StepTraits,
         group: GroupCommit | None,
+        end: Callable[[], None],
     ) -> Iterator[DagsterEvent]:
         """Build the run's execution context once (loggers), then schedule threads.
 
@@ -202,6 +208,7 @@ class AdaptiveExecutor(Executor):
                         job_context, execution_plan, resources, streams, running_count
                     ),
                 ).run()
+                end()
 
         yield from ExecuteRunWithPlanIterable(
             execution_plan=plan_context.execution_plan,
@@ -237,25 +244,3 @@ class AdaptiveExecutor(Executor):
                 "Adaptive executor: could not set up compute log capture.",
                 EngineEventData(error=serializable_error_info_from_exc_info(sys.exc_info())),
             )
-
-
-def _metric_tags(monitor: CapacityMonitor) -> dict[str, str]:
-    metrics = monitor.metrics
-    tags = {PEAK_CONCURRENCY_TAG: str(metrics.peak_concurrency)}
-    if metrics.peak_rss_bytes:
-        tags[PEAK_RSS_TAG] = str(metrics.peak_rss_bytes)
-    mean_cpu = metrics.mean_cpu_percent()
-    if mean_cpu is not None:
-        tags[MEAN_CPU_TAG] = f"{mean_cpu:.1f}"
-    return tags
-
-
-def _write_tags(
-    context: PlanOrchestrationContext, tags: dict[str, str], group: GroupCommit | None
-) -> None:
-    """Written by the group's writer when there is one (in order, off the run's critical path)."""
-    instance, run_id = context.instance, context.run_id
-    if group is None:
-        instance.add_run_tags(run_id, tags)
-    else:
-        group.call_behind(lambda: instance.add_run_tags(run_id, tags))
