@@ -64,10 +64,10 @@ class AdaptiveExecutor(Executor):
     def execute(
         self, plan_context: PlanOrchestrationContext, execution_plan: ExecutionPlan
     ) -> Iterator[DagsterEvent]:
-        """In thread mode the run's own events and tag writes go through one group commit."""
+        """In thread and sequential mode the run's events and tag writes go through a group commit."""
         writes = (
             grouped_event_writes(plan_context.instance)
-            if self._settings.mode == "thread"
+            if self._settings.mode in ("thread", "sequential")
             else nullcontext(None)
         )
         with writes as group, writes_through(group, plan_context.log):
