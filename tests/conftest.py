@@ -32,6 +32,7 @@ FIXTURE_GROUPS = {
     "swept": "runtime_sweep",
     "observed": "readers_during_run",
     "dbt_outcomes": "safe_vars",
+    "three_years": "workforce_three_years",
 }
 
 
