@@ -33,6 +33,7 @@ FIXTURE_GROUPS = {
     "observed": "readers_during_run",
     "dbt_outcomes": "safe_vars",
     "three_years": "workforce_three_years",
+    "together_run": "all_scenarios_run",
 }
 
 
