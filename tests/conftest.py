@@ -4,8 +4,8 @@ controller when tests run in parallel), before any test imports it.
 The suite runs on two pytest-xdist workers (``-n 2 --dist loadgroup`` in pyproject.toml). Tests of
 one ``xdist_group`` run on one worker, one after another: mark tests that must not overlap each
 other (daemons, wall-clock or CPU-load assertions) with ``@pytest.mark.xdist_group("<group>")``,
-and add a session fixture that is expensive to build to ``FIXTURE_GROUPS`` so that every test
-using it runs on the one worker that builds it.
+and add a session or module fixture that is expensive to build to ``FIXTURE_GROUPS`` so that every
+test using it runs on the one worker that builds it (each worker builds its own otherwise).
 """
 
 from __future__ import annotations
@@ -27,8 +27,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 
-# Session fixture -> xdist group of every test that uses it.
-FIXTURE_GROUPS = {"swept": "runtime_sweep"}
+# Expensive session or module fixture -> xdist group of every test that uses it.
+FIXTURE_GROUPS = {
+    "swept": "runtime_sweep",
+    "observed": "readers_during_run",
+    "dbt_outcomes": "safe_vars",
+    "three_years": "workforce_three_years",
+    "together_run": "all_scenarios_run",
+}
 
 
 def _parse_dbt_project() -> None:

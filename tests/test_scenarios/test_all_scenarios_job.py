@@ -1,11 +1,16 @@
-"""Several scenarios in one run: in parallel, each in its own database, equal to running alone."""
+"""Several scenarios in one run: in parallel, each in its own database, equal to running alone,
+and the class limits hold for the models of every simulation of the run together."""
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from orch_assets.assets.scenario_comparison import scenario_comparison
 from orch_assets.partitions import SCENARIOS
@@ -32,10 +37,26 @@ def _step_windows(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[
     return windows
 
 
+@dataclass(frozen=True)
+class Together:
+    instance: dg.DagsterInstance
+    data_dir: Path
+    result: dg.JobExecutionResult
+
+
+@pytest.fixture(scope="module")
+def together_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Together]:
+    """One all_scenarios run read by both tests; threads=4 lets models of a year run side by side."""
+    data_dir = tmp_path_factory.mktemp("all_scenarios")
+    with dg.instance_for_test() as instance:
+        result = run_all_scenarios(instance, data_dir / "together", threads=4)
+        yield Together(instance, data_dir, result)
+
+
 def test_all_scenarios_run_in_parallel_and_equal_each_scenario_run_alone(
-    instance: dg.DagsterInstance, tmp_path: Path
+    together_run: Together,
 ) -> None:
-    together = run_all_scenarios(instance, tmp_path / "together")
+    instance, tmp_path, together = together_run.instance, together_run.data_dir, together_run.result
     assert together.success
     run = instance.get_run_by_id(together.run_id)
     names = [s.name for s in SCENARIOS]
@@ -79,3 +100,29 @@ def test_all_scenarios_run_in_parallel_and_equal_each_scenario_run_alone(
         assert any(
             f"pool duckdb/scenario_{name} has no limit on this instance" in m for m in logs
         ), "an instance without pool limits is told that the database is not guarded"
+
+
+def test_sequential_models_never_overlap_across_the_simulations_of_one_run(
+    together_run: Together,
+) -> None:
+    """(Moved from test_shared_model_gate.py, which ran all_scenarios once more for it.)"""
+    result = together_run.result
+    assert result.success
+    timed = [
+        (m["orch/started_at"].value, m["orch/ended_at"].value, m["orch/execution_class"].value,
+         key, partition)
+        for key, partition, m in (
+            (e.asset_key, e.materialization.partition, e.materialization.metadata)
+            for e in result.get_asset_materialization_events()
+        )
+        if "orch/started_at" in m
+    ]  # fmt: skip
+    sequential = sorted((s, e, key) for s, e, cls, key, _ in timed if cls == "sequential")
+    scenarios = {partition for *_, cls, _, partition in timed if cls == "sequential"}
+    assert len(scenarios) == len(SCENARIOS), "sequential models of every scenario"
+    for (_, end, first), (start, _, second) in itertools.pairwise(sequential):
+        assert start >= end, f"{first} and {second} ran at once"
+    parallel = [(s, e) for s, e, cls, *_ in timed if cls != "sequential"]
+    assert any(
+        a[0] < b[1] and b[0] < a[1] for i, a in enumerate(parallel) for b in parallel[i + 1 :]
+    ), "other models still ran side by side"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -24,13 +26,28 @@ def _materialized_years(result: dg.JobExecutionResult, asset: str) -> list[int]:
     )
 
 
-def test_three_year_simulation_reconciles_every_year(
-    instance: dg.DagsterInstance, tmp_path: Path
-) -> None:
-    result = run_simulation(instance, tmp_path, start_year=2025, end_year=2027, threads=2)
+@dataclass(frozen=True)
+class ThreeYears:
+    instance: dg.DagsterInstance
+    data_dir: Path
+    result: dg.JobExecutionResult
+
+
+@pytest.fixture(scope="module")
+def three_years(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreeYears]:
+    """One 2025-2027 run that the tests below read; the rerun test rewrites 2026 of it in place,
+    to the same rows (which that test asserts)."""
+    data_dir = tmp_path_factory.mktemp("three_years")
+    with dg.instance_for_test() as instance:
+        result = run_simulation(instance, data_dir, start_year=2025, end_year=2027, threads=2)
+        yield ThreeYears(instance, data_dir, result)
+
+
+def test_three_year_simulation_reconciles_every_year(three_years: ThreeYears) -> None:
+    instance, result = three_years.instance, three_years.result
 
     assert result.success
-    db = database(tmp_path)
+    db = database(three_years.data_dir)
     reconciliation = query(
         db,
         """
@@ -69,18 +86,19 @@ def test_three_year_simulation_reconciles_every_year(
 
 
 def test_rerunning_a_year_replaces_its_rows_and_leaves_other_years_untouched(
-    instance: dg.DagsterInstance, tmp_path: Path
+    three_years: ThreeYears,
 ) -> None:
-    assert run_simulation(instance, tmp_path, start_year=2025, end_year=2027).success
-    before = table_fingerprint(database(tmp_path))
+    instance, data_dir = three_years.instance, three_years.data_dir
+    assert three_years.result.success
+    before = table_fingerprint(database(data_dir))
 
-    rerun = run_simulation(instance, tmp_path, start_year=2025, end_year=2026, from_year=2026)
+    rerun = run_simulation(instance, data_dir, start_year=2025, end_year=2026, from_year=2026)
 
     assert rerun.success
     assert _materialized_years(rerun, "fct_workforce_snapshot") == [2026], "only 2026 recomputed"
     # Same inputs: 2026 is recomputed to the same rows (no duplicates), 2025 and 2027 kept.
-    assert table_fingerprint(database(tmp_path)) == before
-    tags = [instance.get_run_by_id(r.run_id).tags for r in instance.get_runs()]
+    assert table_fingerprint(database(data_dir)) == before
+    tags = [instance.get_run_by_id(r.run_id).tags for r in (three_years.result, rerun)]
     assert tags[0]["orch/fingerprint"] == tags[1]["orch/fingerprint"], "covers every stored year"
 
 
