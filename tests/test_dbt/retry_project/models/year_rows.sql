@@ -1,0 +1,2 @@
+{{ fail_first_build() }}
+select {{ var('simulation_year') }} as simulation_year
