@@ -191,9 +191,9 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
             if status in FAILED_STATUSES:
                 message = raw.get("run_result", {}).get("message") or ""
                 year_state["failures"].append(f"{unique_id} ({status}): {message}")
-        # Passing tests are counted in year_end; one log line each would be ~100 events a year.
         if event.info.level == "error":
             year_state["errors"].append(event.info.msg)
+        # Passing tests are counted in year_end; one log line each would be ~100 events a year.
         if (name in RESULT_EVENTS and name != "LogTestResult") or event.info.level in (
             "warn",
             "error",
