@@ -5,7 +5,9 @@ The suite runs on two pytest-xdist workers (``-n 2 --dist loadgroup`` in pyproje
 one ``xdist_group`` run on one worker, one after another: mark tests that must not overlap each
 other (daemons, wall-clock or CPU-load assertions) with ``@pytest.mark.xdist_group("<group>")``,
 and add a session or module fixture that is expensive to build to ``FIXTURE_GROUPS`` so that every
-test using it runs on the one worker that builds it (each worker builds its own otherwise).
+test using it runs on the one worker that builds it (each worker builds its own otherwise). A
+fixture that tests of different groups need is built once per session under a file lock instead
+(:func:`all_scenarios_reference`, pytest-xdist's recipe for session fixtures run once).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from filelock import FileLock
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -33,7 +37,6 @@ FIXTURE_GROUPS = {
     "observed": "readers_during_run",
     "dbt_outcomes": "safe_vars",
     "three_years": "workforce_three_years",
-    "together_run": "all_scenarios_run",
 }
 
 
@@ -89,3 +92,43 @@ def cli_env(dagster_home: Path, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
     env.update(DAGSTER_HOME=str(dagster_home), ORCH_DATA_DIR=str(tmp_path / "data"))
     return env
+
+
+@dataclass(frozen=True)
+class AllScenariosRun:
+    """A finished all_scenarios run: its instance, its data_dir and its run id."""
+
+    instance: DagsterInstance
+    data_dir: Path
+    run_id: str
+
+
+@pytest.fixture(scope="session")
+def all_scenarios_reference(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str
+) -> Iterator[AllScenariosRun]:
+    """One thread-mode all_scenarios run (``RUN_SHAPE``, dbt threads 4) for the whole session.
+
+    Read by the all_scenarios tests and by the Dask-mode comparison, which run in different
+    groups: the first xdist worker to ask runs it, under a lock in the temporary directory that
+    the workers share; the others open its on-disk instance. A run that raised leaves no marker,
+    so the next worker runs it again.
+    """
+    import dagster as dg
+
+    from tests.test_scenarios.helpers import run_all_scenarios
+
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent
+    root = shared / "all_scenarios_reference"
+    marker = root / "run_id"
+    with FileLock(f"{root}.lock"):
+        if not marker.exists():
+            shutil.rmtree(root, ignore_errors=True)
+            (root / "instance").mkdir(parents=True)
+            with dg.instance_for_test(temp_dir=str(root / "instance")) as instance:
+                result = run_all_scenarios(instance, root / "data", threads=4)
+            marker.write_text(result.run_id)
+    with dg.instance_for_test(temp_dir=str(root / "instance"), set_dagster_home=False) as instance:
+        yield AllScenariosRun(instance, root / "data", marker.read_text())

@@ -12,14 +12,12 @@ from typing import Any
 
 import dagster as dg
 import duckdb
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from orch_assets.assets.scenarios import SCENARIO_GROUP, SCENARIO_KEY_PREFIX
 from orch_assets.dbt.lock import is_lock_conflict, lock_holder
 from orch_assets.partitions import SCENARIOS
 from orch_assets.resources import SimulationStore
-from orch_assets.runtime.chart import png_markdown
+from orch_assets.runtime.chart import new_figure, png_markdown
 from orch_assets.simulation.readers import Writer, fetch_rows, read_published_rows, writer_of
 from orch_assets.simulation.results import SUMMARY_MODEL
 
@@ -53,8 +51,7 @@ def read_summary(store: SimulationStore, simulation: str) -> tuple[list[dict[str
 
 def render_comparison(rows: list[dict[str, Any]], path: Path) -> Path:
     """A 2x2 PNG, one panel per metric, one line per scenario (Agg canvas, thread-safe)."""
-    figure = Figure(figsize=(10, 6), dpi=90)
-    FigureCanvasAgg(figure)
+    figure = new_figure((10, 6), 90)
     for axes, metric in zip(figure.subplots(2, 2).flat, METRICS, strict=True):
         for scenario in sorted({r["scenario"] for r in rows}):
             points = [r for r in rows if r["scenario"] == scenario]

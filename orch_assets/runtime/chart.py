@@ -1,7 +1,8 @@
 """The report chart: median runtime and speedup against dbt threads, as a PNG.
 
 Drawn on a bare ``Figure`` with the Agg canvas (no pyplot, no global backend), so it renders in
-any process, without a display and in threads.
+any process, without a display and in threads. matplotlib (and numpy under it) is imported when a
+chart is drawn, not with the code location: it is a second or more of every CLI's start-up.
 """
 
 from __future__ import annotations
@@ -9,11 +10,22 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from pathlib import Path
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from orch_assets.runtime.summary import ConfigurationSummary
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def new_figure(figsize: tuple[float, float], dpi: int) -> Figure:
+    """A bare figure on the Agg canvas (imports matplotlib on first use)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(figure)
+    return figure
 
 
 def _series(summaries: Sequence[ConfigurationSummary]) -> dict[str, list[ConfigurationSummary]]:
@@ -40,8 +52,7 @@ def render_chart(
     recommended: ConfigurationSummary | None = None,
 ) -> Path:
     """Writes the PNG to ``path`` and returns it."""
-    figure = Figure(figsize=(9, 3.6), dpi=90)
-    FigureCanvasAgg(figure)
+    figure = new_figure((9, 3.6), 90)
     runtime, speedup = figure.subplots(1, 2)
     threads_seen: set[int] = set()
     for name, points in _series(summaries).items():

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from orch_assets.runtime.chart import new_figure
 
 CLASS_COLOURS = {
     "sequential": "#d62728",
@@ -64,8 +62,9 @@ def render_timeline(
     title: str,
 ) -> Path:
     """Draws every year's nodes as bars (x: seconds since the year started) into ``path``."""
-    figure = Figure(figsize=(4 + 3.2 * max(1, len(years)), 4.2), dpi=100)
-    FigureCanvasAgg(figure)
+    from matplotlib.patches import Patch
+
+    figure = new_figure((4 + 3.2 * max(1, len(years)), 4.2), 100)
     axes_list = figure.subplots(1, max(1, len(years)), sharey=True, squeeze=False)[0]
     lanes = sorted({t["thread"] for y in years for t in y.timings})
     lane_of = {name: index for index, name in enumerate(lanes)}

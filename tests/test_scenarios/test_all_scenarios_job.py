@@ -4,18 +4,16 @@ and the class limits hold for the models of every simulation of the run together
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
-from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from orch_assets.assets.scenario_comparison import scenario_comparison
 from orch_assets.partitions import SCENARIOS
 from orch_assets.resources import DATABASE_FILE_NAME, SimulationStore
-from tests.test_scenarios.helpers import run_all_scenarios, run_one_scenario
+from tests.conftest import AllScenariosRun
+from tests.test_scenarios.helpers import run_one_scenario
 
 SUMMARY_KEY = dg.AssetKey(["scenarios", "fct_workforce_summary"])
 # One of the four runs alone here, to keep the test short on a 2-core machine; low_merit is
@@ -37,39 +35,28 @@ def _step_windows(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[
     return windows
 
 
-@dataclass(frozen=True)
-class Together:
-    instance: dg.DagsterInstance
-    data_dir: Path
-    result: dg.JobExecutionResult
-
-
-@pytest.fixture(scope="module")
-def together_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Together]:
-    """One all_scenarios run read by both tests; threads=4 lets models of a year run side by side."""
-    data_dir = tmp_path_factory.mktemp("all_scenarios")
-    with dg.instance_for_test() as instance:
-        result = run_all_scenarios(instance, data_dir / "together", threads=4)
-        yield Together(instance, data_dir, result)
+def _materializations(run: AllScenariosRun) -> list[dg.AssetMaterialization]:
+    records = run.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    return [r.asset_materialization for r in records if r.asset_materialization is not None]
 
 
 def test_all_scenarios_run_in_parallel_and_equal_each_scenario_run_alone(
-    together_run: Together,
+    all_scenarios_reference: AllScenariosRun, tmp_path: Path
 ) -> None:
-    instance, tmp_path, together = together_run.instance, together_run.data_dir, together_run.result
-    assert together.success
-    run = instance.get_run_by_id(together.run_id)
+    instance, data_dir = all_scenarios_reference.instance, all_scenarios_reference.data_dir
+    run = instance.get_run_by_id(all_scenarios_reference.run_id)
+    assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS
     names = [s.name for s in SCENARIOS]
 
     fingerprints = {s.name: run.tags[f"orch/fingerprint/{s.simulation}"] for s in SCENARIOS}
     assert "orch/fingerprint" not in run.tags, "no single-simulation tag in a multi-scenario run"
     assert len(set(fingerprints.values())) == len(names), "scenarios differ from each other"
     for name in names:
-        directory = tmp_path / "together" / f"scenario_{name}"
+        directory = data_dir / f"scenario_{name}"
         assert (directory / DATABASE_FILE_NAME).exists()
         assert (directory / "dbt_logs" / "dbt.log").exists(), "each simulation has its own dbt log"
 
-    windows = sorted(_step_windows(instance, together.run_id).values())
+    windows = sorted(_step_windows(instance, run.run_id).values())
     assert len(windows) == len(names)
     assert any(b[0] < a[1] for a, b in pairwise(windows)), f"no overlap: {windows}"
 
@@ -80,7 +67,7 @@ def test_all_scenarios_run_in_parallel_and_equal_each_scenario_run_alone(
 
     comparison = dg.materialize(
         [scenario_comparison],
-        resources={"simulation_store": SimulationStore(data_dir=str(tmp_path / "together"))},
+        resources={"simulation_store": SimulationStore(data_dir=str(data_dir))},
     )
     metadata = comparison.asset_materializations_for_node("scenarios__scenario_comparison")[
         0
@@ -103,17 +90,14 @@ def test_all_scenarios_run_in_parallel_and_equal_each_scenario_run_alone(
 
 
 def test_sequential_models_never_overlap_across_the_simulations_of_one_run(
-    together_run: Together,
+    all_scenarios_reference: AllScenariosRun,
 ) -> None:
     """(Moved from test_shared_model_gate.py, which ran all_scenarios once more for it.)"""
-    result = together_run.result
-    assert result.success
     timed = [
         (m["orch/started_at"].value, m["orch/ended_at"].value, m["orch/execution_class"].value,
          key, partition)
         for key, partition, m in (
-            (e.asset_key, e.materialization.partition, e.materialization.metadata)
-            for e in result.get_asset_materialization_events()
+            (m.asset_key, m.partition, m.metadata) for m in _materializations(all_scenarios_reference)
         )
         if "orch/started_at" in m
     ]  # fmt: skip
