@@ -2,7 +2,7 @@
 
 Drawn on a bare ``Figure`` with the Agg canvas (no pyplot, no global backend), so it renders in
 any process, without a display and in threads. matplotlib (and numpy under it) is imported when a
-chart is drawn, not with the code location: it is a second or more of every CLI's start-up.
+chart is drawn, not with the code location, whose import every CLI start and run process pays.
 """
 
 from __future__ import annotations
