@@ -210,13 +210,16 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
     for index, year in enumerate(request["years"]):
         year_state.update(year=year, counts=Counter(), failures=[], errors=[])
         exclude = list(request.get("exclude") or [])
-        year_args: list[str] = []
+        # Unit tests check model logic on fixed rows, the same in every simulation: they run in
+        # development and CI (tests/test_dbt/test_unit_tests.py), as dbt Labs advises for
+        # production builds, not in each simulation's first year (about a fifth of its CPU).
+        year_args = ["--exclude-resource-type", "unit_test"]
         if index:
-            # Seeds and unit tests (logic on fixed rows) do not depend on the year, nor do the
-            # models built once per simulation (a rule over their dbt config, selection.py):
-            # built and tested in the first year only. "cautious" drops the tests whose every
-            # parent is excluded and keeps those that also read a model built every year.
-            year_args = ["--exclude-resource-type", "unit_test", "seed"]
+            # Seeds do not depend on the year, nor do the models built once per simulation (a
+            # rule over their dbt config, selection.py): built and tested in the first year only.
+            # "cautious" drops the tests whose every parent is excluded and keeps those that
+            # also read a model built every year.
+            year_args.append("seed")
             if request.get("later_years_exclude"):
                 exclude += request["later_years_exclude"]
                 year_args += ["--indirect-selection", "cautious"]
