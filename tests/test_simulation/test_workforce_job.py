@@ -83,6 +83,13 @@ def test_three_year_simulation_reconciles_every_year(three_years: ThreeYears) ->
     tags = instance.get_run_by_id(result.run_id).tags
     assert tags["orch/dbt_threads"] == "2"
     assert len(tags["orch/fingerprint"]) == 64
+    (year_one,) = [
+        e.user_message
+        for e in instance.all_logs(result.run_id)
+        if e.user_message.startswith("Year 2025 done in")
+    ]
+    assert "test:pass" in year_one, year_one
+    assert "unit_test" not in year_one, "unit tests run in CI (test_unit_tests.py), not per run"
 
 
 def test_rerunning_a_year_replaces_its_rows_and_leaves_other_years_untouched(
