@@ -60,14 +60,26 @@ def _parse_dbt_project() -> None:
 _parse_dbt_project()
 
 
+# Tests that each run whole simulations (tens of seconds apiece), started before the others.
+LONG_TESTS_FIRST = ("tests/test_simulation/",)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Groups the users of each shared session fixture (before xdist reads the groups)."""
+    """Groups the users of each shared session fixture (before xdist reads the groups), and
+    moves the long tests to the front.
+
+    pytest-xdist hands out the groups first (largest first), then single tests in this order. With
+    the long tests last, as the directories sort, the run ended on one worker finishing a
+    simulation test while the other had nothing left; started early, they leave short tests for
+    the end, which both workers share.
+    """
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         groups = {FIXTURE_GROUPS[name] for name in fixtures if name in FIXTURE_GROUPS}
         if len(groups) == 1 and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(groups.pop()))
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_TESTS_FIRST))
 
 
 @pytest.fixture
