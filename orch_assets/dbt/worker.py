@@ -212,7 +212,8 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
         exclude = list(request.get("exclude") or [])
         # Unit tests check model logic on fixed rows, the same in every simulation: they run in
         # development and CI (tests/test_dbt/test_unit_tests.py), as dbt Labs advises for
-        # production builds, not in each simulation's first year (about a fifth of its CPU).
+        # production builds, not in each simulation's first year (which they made about 30%
+        # longer: benchmarks/run_cost.py).
         year_args = ["--exclude-resource-type", "unit_test"]
         if index:
             # Seeds do not depend on the year, nor do the models built once per simulation (a
