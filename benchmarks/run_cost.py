@@ -18,8 +18,6 @@ simulation (Python and dbt start-up, one dbt node at a time) dominate, not the d
 from __future__ import annotations
 
 import argparse
-import atexit
-import json
 import os
 import re
 import shutil
@@ -31,43 +29,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import yaml
+
+# The baseline worktree and the output fingerprint, as the model-gate benchmark makes them.
+from model_gate import checkout, fingerprint
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 YEAR_DONE = re.compile(r"Year (\d{4}) done in ([\d.]+) s")
 
 
-def fingerprint(db: Path) -> str:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return json.dumps([
-            con.execute(
-                f"select simulation_year, count(*), sum(hash(t)) from {table} t "
-                "group by all order by 1"
-            ).fetchall()
-            for table in ("fct_workforce_snapshot", "fct_yearly_events")
-        ], default=str)  # fmt: skip
-    finally:
-        con.close()
-
-
 def parse_project(repo: Path) -> None:
     project = repo / "dbt_project"
     subprocess.run([str(BIN / "dbt"), "parse", "--project-dir", str(project), "--profiles-dir",
                     str(project), "--quiet"], check=True)  # fmt: skip
-
-
-def checkout(ref: str) -> Path:
-    """A worktree of ``ref`` in a temporary directory (removed at exit), its dbt project parsed."""
-    path = Path(tempfile.mkdtemp(prefix="bench-baseline-")) / "repo"
-    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), ref],
-                   check=True, capture_output=True)  # fmt: skip
-    atexit.register(subprocess.run, ["git", "-C", str(REPO), "worktree", "remove", "--force",
-                                     str(path)], check=False, capture_output=True)  # fmt: skip
-    parse_project(path)
-    return path
 
 
 def run_job(repo: Path, work: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
