@@ -126,9 +126,13 @@ def checkout(ref: str) -> Path:
     return path
 
 
-def run_job(work: Path, repo: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
+def job_command(
+    work: Path, repo: Path, employees: int, years: int, threads: int
+) -> tuple[list[str], dict[str, str]]:
+    """`dagster job execute` of ``repo``'s code, and its environment: a fresh DAGSTER_HOME and
+    data_dir in ``work`` (the simulation's database is ``work/data/baseline/workforce.duckdb``)."""
     home = work / "home"
-    home.mkdir()
+    home.mkdir(parents=True)
     shutil.copy(repo / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     config = work / "run.yaml"
     config.write_text(yaml.safe_dump({
@@ -136,12 +140,15 @@ def run_job(work: Path, repo: Path, employees: int, years: int, threads: int) ->
         "resources": {"simulation_store": {"config": {"data_dir": str(work / "data")}}},
     }))  # fmt: skip
     env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(repo)}
+    command = [str(BIN / "dagster"), "job", "execute", "-m", "orch_assets.definitions",
+               "-j", "workforce_simulation", "-c", str(config)]  # fmt: skip
+    return command, env
+
+
+def run_job(work: Path, repo: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
+    command, env = job_command(work, repo, employees, years, threads)
     started = time.perf_counter()
-    subprocess.run(
-        [str(BIN / "dagster"), "job", "execute", "-m", "orch_assets.definitions",
-         "-j", "workforce_simulation", "-c", str(config)],
-        check=True, env=env, capture_output=True, cwd=repo,
-    )  # fmt: skip
+    subprocess.run(command, check=True, env=env, capture_output=True, cwd=repo)
     return {
         "wall": time.perf_counter() - started,
         "fingerprint": fingerprint(work / "data" / "baseline" / "workforce.duckdb"),

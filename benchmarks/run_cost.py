@@ -29,10 +29,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-# The baseline worktree and the output fingerprint, as the model-gate benchmark makes them.
-from model_gate import checkout, fingerprint
+# The baseline worktree, the job's command and the output fingerprint, as in the model-gate
+# benchmark.
+from model_gate import checkout, fingerprint, job_command
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -46,21 +45,11 @@ def parse_project(repo: Path) -> None:
 
 
 def run_job(repo: Path, work: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
-    home = work / "home"
-    home.mkdir(parents=True)
-    shutil.copy(repo / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    config = work / "run.yaml"
-    config.write_text(yaml.safe_dump({
-        "start_year": 2025, "end_year": 2024 + years, "n_employees": employees, "threads": threads,
-        "resources": {"simulation_store": {"config": {"data_dir": str(work / "data")}}},
-    }))  # fmt: skip
-    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(repo)}
+    command, env = job_command(work, repo, employees, years, threads)
     started = time.perf_counter()
     proc = subprocess.Popen(
-        [str(BIN / "dagster"), "job", "execute", "-m", "orch_assets.definitions",
-         "-j", "workforce_simulation", "-c", str(config)],
-        env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        command, env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     assert proc.stdout is not None
     output = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)

@@ -12,7 +12,10 @@ process ends, so the caller reads it after this process has exited.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -45,6 +48,19 @@ def run(spec: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return outcomes
+
+
+def run_in_subprocess(spec: dict[str, Any], cwd: Path) -> list[dict[str, Any]]:
+    """Runs ``spec`` in a fresh process (its working directory ``cwd``) and returns the outcomes."""
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.test_dbt.dbt_invoke", json.dumps(spec)],
+        cwd=cwd, env={**os.environ, "PYTHONPATH": str(repo)},
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(spec["output"]) as f:
+        return json.load(f)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import re
-import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +17,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.conftest import DBT_PROJECT_DIR, REPO_ROOT
+from tests.conftest import DBT_PROJECT_DIR
+from tests.test_dbt.dbt_invoke import run_in_subprocess
 
 SECRET = "contents-of-a-private-file-5f1c"
 STAGING = [
@@ -112,13 +110,7 @@ def dbt_outcomes(
         "invocations": list(invocations.values()),
         "output": str(work / "outcomes.json"),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.test_dbt.dbt_invoke", json.dumps(spec)],
-        cwd=work, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    outcomes = json.loads((work / "outcomes.json").read_text())
+    outcomes = run_in_subprocess(spec, cwd=work)
     return work / "workforce.duckdb", dict(zip(invocations, outcomes, strict=True))
 
 

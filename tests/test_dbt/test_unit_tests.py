@@ -10,12 +10,10 @@ unit tests before it, in one ``dbtRunner`` process (``dbt_invoke.py``).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import DBT_PROJECT_DIR, REPO_ROOT
+from tests.conftest import DBT_PROJECT_DIR
+from tests.test_dbt.dbt_invoke import run_in_subprocess
 
 # What a developer types: `dbt build --select +test_type:unit --exclude-resource-type test --empty`.
 UNIT_TESTS_BUILD = [
@@ -31,13 +29,7 @@ def test_every_unit_test_of_the_dbt_project_passes(tmp_path: Path) -> None:
         "invocations": [UNIT_TESTS_BUILD],
         "output": str(tmp_path / "outcomes.json"),
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.test_dbt.dbt_invoke", json.dumps(spec)],
-        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    (outcome,) = json.loads((tmp_path / "outcomes.json").read_text())
+    (outcome,) = run_in_subprocess(spec, cwd=tmp_path)
 
     statuses = {
         unique_id: status
