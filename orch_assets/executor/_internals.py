@@ -97,10 +97,15 @@ from dagster._utils.error import serializable_error_info_from_exc_info
 from dagster._utils.interrupts import capture_interrupts
 from dagster_shared.error import SerializableErrorInfo
 
+# Imported once by the forkservers that start step processes (process and dask modes), so that
+# each step's process does not import it again; taken from the import above, not spelled out.
+EXECUTION_API_MODULE = execute_plan_iterator.__module__
+
 __all__ = [
     "ASSET_CHECK_EVENTS",
     "ASSET_EVENTS",
     "EVENT_TYPE_TO_PIPELINE_RUN_STATUS",
+    "EXECUTION_API_MODULE",
     "PRIORITY_TAG",
     "STEP_EVENT_TYPES",
     "ComputeLogManager",

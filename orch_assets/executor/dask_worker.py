@@ -27,6 +27,7 @@ from typing import Any, cast
 
 import psutil
 
+from orch_assets.executor._internals import EXECUTION_API_MODULE
 from orch_assets.executor.dask_calls import ReplyRelay
 from orch_assets.executor.dask_cluster import TREE_METRIC, tree_metric
 from orch_assets.executor.dask_step import DaskStep, step_child_main
@@ -50,7 +51,7 @@ def _context(modules: list[str | None]) -> ForkServerContext:
     with _forkserver_lock:
         if _forkserver is None:
             context = cast("ForkServerContext", multiprocessing.get_context("forkserver"))
-            preload = ["orch_assets.executor.dask_preload", "dagster._core.execution.api"]
+            preload = ["orch_assets.executor.dask_preload", EXECUTION_API_MODULE]
             context.set_forkserver_preload(preload + [m for m in modules if m])
             _forkserver = context
         return _forkserver

@@ -19,6 +19,7 @@ from multiprocessing.process import BaseProcess
 import psutil
 
 from orch_assets.executor._internals import (
+    EXECUTION_API_MODULE,
     DagsterEvent,
     EngineEventData,
     ExecutionPlan,
@@ -78,7 +79,7 @@ class ProcessLauncher:
         storage_modules = {module for module in modules if isinstance(module, str)}
         return [
             WORKER_MODULE,
-            "dagster._core.execution.api",
+            EXECUTION_API_MODULE,
             *sorted(storage_modules),
             self._job.get_module() or "dagster",
         ]

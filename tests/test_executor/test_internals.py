@@ -221,3 +221,12 @@ def test_dagster_builds_step_resources_as_shared_class_builder_rebuilds_them() -
     assert "IContainsGenerator" in source
     assert "def original_resource_dict" in source
     assert "raise DagsterUnknownResourceError(name)" in inspect.getsource(_internals.Resources)
+
+
+def test_the_module_the_forkservers_preload_is_dagsters_execution_api() -> None:
+    """A renamed module would only make the forkservers' preload miss, silently: check it here."""
+    import importlib
+
+    module = importlib.import_module(_internals.EXECUTION_API_MODULE)
+    assert module.execute_plan_iterator is _internals.execute_plan_iterator
+    assert module.ExecuteRunWithPlanIterable is _internals.ExecuteRunWithPlanIterable
