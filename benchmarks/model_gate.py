@@ -120,10 +120,15 @@ def checkout(ref: str) -> Path:
                    check=True, capture_output=True)  # fmt: skip
     atexit.register(subprocess.run, ["git", "-C", str(REPO), "worktree", "remove", "--force",
                                      str(path)], check=False, capture_output=True)  # fmt: skip
-    project = path / "dbt_project"
+    parse_project(path)
+    return path
+
+
+def parse_project(repo: Path) -> None:
+    """``dbt parse`` of ``repo``'s dbt project: dagster-dbt reads the manifest it writes."""
+    project = repo / "dbt_project"
     subprocess.run([str(BIN / "dbt"), "parse", "--project-dir", str(project), "--profiles-dir",
                     str(project), "--quiet"], check=True)  # fmt: skip
-    return path
 
 
 def job_command(

@@ -7,8 +7,8 @@ Each repeat runs `dagster job execute -j workforce_simulation` once with this ch
 once with the baseline's (a git worktree of --baseline, removed at exit), alternating which goes
 first, each on fresh DuckDB files and a fresh DAGSTER_HOME. Measured per run: wall of the CLI
 process, and CPU seconds (user + system) of the CLI and every process it waited for (the dbt
-worker included), from ``os.wait4``. Reported: medians, the ratio this/baseline, the CPU of
-year one and of a later year as the worker logged them, and whether every run gave identical
+worker included), from ``os.wait4``. Reported: medians, the ratio this/baseline, the wall
+seconds of year one and of a later year as the worker logged them, and whether every run gave identical
 outputs (fingerprint of fct_workforce_snapshot and fct_yearly_events).
 
 The default shape, 300 employees x 2 years, is the one most tests use: there the fixed costs per
@@ -23,25 +23,17 @@ import re
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-# The baseline worktree, the job's command and the output fingerprint, as in the model-gate
-# benchmark.
-from model_gate import checkout, fingerprint, job_command
+# The baseline worktree, the dbt parse, the job's command and the output fingerprint, as in the
+# model-gate benchmark.
+from model_gate import checkout, fingerprint, job_command, parse_project
 
 REPO = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 YEAR_DONE = re.compile(r"Year (\d{4}) done in ([\d.]+) s")
-
-
-def parse_project(repo: Path) -> None:
-    project = repo / "dbt_project"
-    subprocess.run([str(BIN / "dbt"), "parse", "--project-dir", str(project), "--profiles-dir",
-                    str(project), "--quiet"], check=True)  # fmt: skip
 
 
 def run_job(repo: Path, work: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
