@@ -1,5 +1,6 @@
 """Breaks if the Dagster internals the executor relies on change (dagster is pinned <1.14)."""
 
+import importlib
 import inspect
 from collections.abc import Callable
 
@@ -225,8 +226,6 @@ def test_dagster_builds_step_resources_as_shared_class_builder_rebuilds_them() -
 
 def test_the_module_the_forkservers_preload_is_dagsters_execution_api() -> None:
     """A renamed module would only make the forkservers' preload miss, silently: check it here."""
-    import importlib
-
     module = importlib.import_module(_internals.EXECUTION_API_MODULE)
     assert module.execute_plan_iterator is _internals.execute_plan_iterator
     assert module.ExecuteRunWithPlanIterable is _internals.ExecuteRunWithPlanIterable
