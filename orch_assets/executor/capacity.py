@@ -9,9 +9,16 @@
 * ``memory_per_step_gb``: the cap is at most the number of step budgets that fit in the memory
   available to the run (system available memory plus what the run's processes have grown by
   since the run started, so the run's own steps do not count twice);
+* ``memory_pressure_pause``: while the kernel's memory pressure (PSI ``some avg10``, the share of
+  the last 10 s in which some task of the cgroup stalled on reclaim) is at or above it, the cap is
+  1; avg10 is itself a moving average, so it does not flap;
 * ``cpu_saturation_percent``: while system CPU is at or above it (released 10 points below) the
   cap is at most the number of logical CPUs, since more CPU-hungry steps cannot go faster;
 * never below 1, so a run always finishes.
+
+Memory readings are the tighter of the host's (psutil) and the run's cgroup's
+(:mod:`orch_assets.executor.container`): the higher used % and the lower available bytes, each
+labelled with where it came from.
 """
 
 import math
@@ -20,6 +27,8 @@ import time
 from dataclasses import dataclass, replace
 
 import psutil
+
+from orch_assets.executor.container import ContainerProbe, ContainerSample
 
 GIB = 1024**3
 CPU_RELEASE_MARGIN = 10.0
@@ -35,11 +44,21 @@ class Reading:
     tree_rss_bytes: int
     tree_cpu_seconds: float
     at: float
+    memory_source: str = "host"
+    available_source: str = "host"
+    pressure_some_avg10: float | None = None
+    pressure_source: str | None = None
 
     def describe(self) -> str:
+        pressure = (
+            f", memory pressure {self.pressure_some_avg10:.2f}% ({self.pressure_source})"
+            if self.pressure_some_avg10 is not None
+            else ""
+        )
         return (
-            f"memory {self.memory_percent:.1f}% used, {self.available_bytes / GIB:.2f} GiB "
-            f"available, CPU {self.cpu_percent:.0f}%, run RSS {self.tree_rss_bytes / GIB:.2f} GiB"
+            f"memory {self.memory_percent:.1f}% used ({self.memory_source}), "
+            f"{self.available_bytes / GIB:.2f} GiB available ({self.available_source}), "
+            f"CPU {self.cpu_percent:.0f}%, run RSS {self.tree_rss_bytes / GIB:.2f} GiB{pressure}"
         )
 
 
@@ -51,6 +70,7 @@ class CapPolicy:
     memory_per_step_gb: float | None
     cpu_saturation_percent: float | None
     cpu_count: int
+    memory_pressure_pause: float | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +114,17 @@ def decide_cap(policy: CapPolicy, reading: Reading, state: CapState) -> CapDecis
             f"memory {reading.memory_percent:.1f}% used: paused at "
             f"{policy.memory_pause_percent:.1f}%, resumes below {policy.memory_resume_percent:.1f}%"
         )
+    pressure = reading.pressure_some_avg10
+    if (
+        policy.memory_pressure_pause is not None
+        and pressure is not None
+        and pressure >= policy.memory_pressure_pause
+    ):
+        cap = 1
+        reasons.append(
+            f"memory pressure some avg10 {pressure:.2f}% >= memory_pressure_pause "
+            f"{policy.memory_pressure_pause:g}% ({reading.pressure_source})"
+        )
     if policy.memory_per_step_gb:
         budget = reading.available_bytes + max(0, reading.tree_rss_bytes - baseline)
         fits = math.floor(budget / (policy.memory_per_step_gb * GIB))
@@ -116,15 +147,33 @@ def decide_cap(policy: CapPolicy, reading: Reading, state: CapState) -> CapDecis
     return CapDecision(cap=cap, reasons=tuple(reasons), state=new_state)
 
 
-class ProcessTreeProbe:
-    """Reads system memory and CPU, and RSS and CPU time of this process and its descendants."""
+def with_container(reading: Reading, container: ContainerSample) -> Reading:
+    """The higher used % and the lower available bytes of host and cgroup, with their sources."""
+    limit, pressure = container.memory, container.pressure
+    if limit is not None and limit.percent > reading.memory_percent:
+        reading = replace(reading, memory_percent=limit.percent, memory_source=limit.source)
+    if limit is not None and limit.available_bytes < reading.available_bytes:
+        reading = replace(
+            reading, available_bytes=limit.available_bytes, available_source=limit.source
+        )
+    if pressure is not None:
+        reading = replace(
+            reading, pressure_some_avg10=pressure.some_avg10, pressure_source=pressure.source
+        )
+    return reading
 
-    def __init__(self, pid: int | None = None) -> None:
+
+class ProcessTreeProbe:
+    """Reads host and cgroup memory, system CPU, and RSS and CPU time of this process tree."""
+
+    def __init__(self, pid: int | None = None, container: ContainerProbe | None = None) -> None:
         self._process = psutil.Process(pid or os.getpid())
+        self.container = container if container is not None else ContainerProbe()
         psutil.cpu_percent(interval=None)
 
     def read(self) -> Reading:
         memory = psutil.virtual_memory()
+        container = self.container.sample()
         cpu = psutil.cpu_percent(interval=None)
         rss, cpu_seconds = 0, 0.0
         for index, proc in enumerate([self._process, *self._process.children(recursive=True)]):
@@ -137,7 +186,7 @@ class ProcessTreeProbe:
                         cpu_seconds += times.children_user + times.children_system
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
-        return Reading(
+        host = Reading(
             memory_percent=memory.percent,
             available_bytes=memory.available,
             cpu_percent=cpu,
@@ -145,6 +194,7 @@ class ProcessTreeProbe:
             tree_cpu_seconds=cpu_seconds,
             at=time.monotonic(),
         )
+        return with_container(host, container)
 
 
 @dataclass

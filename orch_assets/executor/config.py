@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import psutil
 from dagster import DagsterError, Enum, EnumValue, Field, Noneable, Permissive
 
 from orch_assets.executor._internals import (
@@ -27,10 +26,15 @@ from orch_assets.executor.dask_config import (
     DaskSettings,
     dask_settings_from_config,
 )
+from orch_assets.executor.container import ContainerProbe, CpuLimit, host_cpu_count
 
 MAX_CONCURRENT_ENV = "ORCH_MAX_CONCURRENT"
 MAX_CONCURRENT_LIMIT = 16
 MODES = ("thread", "process", "sequential", "dask")
+# Measured (benchmarks/memory_pressure.py): 0 when idle or busy with memory to spare, above 20
+# within seconds once a cgroup reclaims at its limit; 10 is reached a few seconds before the OOM
+# killer, and a loaded shared machine never reached it without reclaim.
+DEFAULT_MEMORY_PRESSURE_PAUSE = 10.0
 DEFAULT_CLASS_LIMITS: Mapping[str, int | None] = {
     "sequential": 1,
     "conditional": 2,
@@ -53,6 +57,7 @@ class AdaptiveSettings:
     memory_resume_percent: float
     memory_per_step_gb: float | None
     cpu_saturation_percent: float | None
+    memory_pressure_pause: float | None
     class_limits: Mapping[str, int | None]
     tag_concurrency_limits: list[dict[str, Any]]
     fail_fast: bool
@@ -110,6 +115,12 @@ ADAPTIVE_CONFIG_SCHEMA: dict[str, Field] = {
     "memory_per_step_gb": Field(
         Noneable(float), default_value=None, description="Memory budget per running step."
     ),
+    "memory_pressure_pause": Field(
+        Noneable(float),
+        default_value=DEFAULT_MEMORY_PRESSURE_PAUSE,
+        description="Memory pressure (PSI 'some avg10' %, of the run's cgroup or the system) at "
+        "which the cap drops to 1; null: ignore pressure.",
+    ),
     "cpu_saturation_percent": Field(
         Noneable(float),
         default_value=None,
@@ -158,9 +169,12 @@ def _optional_number(
     return None if config.get(field) is None else _number(config, field, low, high)
 
 
-def auto_max_concurrent(mode: str) -> int:
-    """Threads mostly wait on I/O or subprocesses, processes burn a CPU each."""
-    cpus = psutil.cpu_count() or 1
+def auto_max_concurrent(mode: str, cpu: CpuLimit | None = None) -> int:
+    """Threads mostly wait on I/O or subprocesses, processes burn a CPU each.
+
+    CPUs are those this process may use (:func:`run_cpu_limit`), not the host's.
+    """
+    cpus = (cpu or run_cpu_limit()).cpus
     per_mode = {
         "thread": 4 * cpus,
         "process": cpus,
@@ -168,6 +182,11 @@ def auto_max_concurrent(mode: str) -> int:
         "dask": MAX_CONCURRENT_LIMIT,  # further limited by the cluster's worker threads
     }
     return max(1, min(MAX_CONCURRENT_LIMIT, per_mode[mode]))
+
+
+def run_cpu_limit() -> CpuLimit:
+    """The CPUs of the calling process: host count, its cgroup's CPU quota, its affinity."""
+    return ContainerProbe().cpu_limit(host_cpu_count())
 
 
 def resolve_max_concurrent(value: object, mode: str) -> tuple[int, str]:
@@ -180,7 +199,9 @@ def resolve_max_concurrent(value: object, mode: str) -> tuple[int, str]:
         "max_concurrent" if source == "config" else f"max_concurrent (from {MAX_CONCURRENT_ENV})"
     )
     if isinstance(value, str) and value.strip().lower() == "auto":
-        return auto_max_concurrent(mode), "auto" if source != "config" else "config auto"
+        cpu = run_cpu_limit()
+        label = "auto" if source != "config" else "config auto"
+        return auto_max_concurrent(mode, cpu), f"{label}, {cpu.describe()}"
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
@@ -227,6 +248,7 @@ def settings_from_config(config: Mapping[str, Any]) -> AdaptiveSettings:
         memory_resume_percent=resume,
         memory_per_step_gb=_optional_number(config, "memory_per_step_gb", 0.01, 4096),
         cpu_saturation_percent=_optional_number(config, "cpu_saturation_percent", 1, 100),
+        memory_pressure_pause=_optional_number(config, "memory_pressure_pause", 0.01, 100),
         class_limits=_class_limits(config.get("class_limits")),
         tag_concurrency_limits=list(config.get("tag_concurrency_limits") or []),
         fail_fast=bool(config.get("fail_fast", False)),

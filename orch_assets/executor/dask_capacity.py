@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from orch_assets.executor.config import AdaptiveSettings
+from orch_assets.executor.container import ContainerProbe
 from orch_assets.executor.dask_cluster import DaskCluster, WorkerReading
 from orch_assets.executor.live import publish_live_cap
 from orch_assets.executor.monitor import CapacityMonitor, Notice
@@ -58,8 +59,14 @@ def decide_cluster_cap(
 class ClusterCapacityMonitor(CapacityMonitor):
     """The live cap of a dask-mode run; local psutil readings only feed the run metrics."""
 
-    def __init__(self, settings: AdaptiveSettings, run_id: str, cluster: DaskCluster) -> None:
-        super().__init__(settings, run_id)
+    def __init__(
+        self,
+        settings: AdaptiveSettings,
+        run_id: str,
+        cluster: DaskCluster,
+        container: ContainerProbe | None = None,
+    ) -> None:
+        super().__init__(settings, run_id, container)
         self.cluster = cluster
         self._full: frozenset[str] = frozenset()
         self.headroom: tuple[str, ...] = ()
@@ -110,7 +117,7 @@ class ClusterCapacityMonitor(CapacityMonitor):
         """Peak RSS and CPU of the run process, for the run's metric tags."""
         try:
             if self._probe is None:
-                self._probe = self._probe_factory()
+                self._probe = self.new_probe()
             self.metrics.observe(self._probe.read())
         except Exception:
             self._probe = None

@@ -43,6 +43,7 @@ def adaptive_executor(init_context: InitExecutorContext) -> AdaptiveExecutor:
               # local: {n_workers: 2, threads_per_worker: 1, memory_limit: 4GB}
             memory_pause_percent: 80
             memory_resume_percent: 70
+            memory_pressure_pause: 10  # PSI some avg10 %; null: ignore pressure
             memory_per_step_gb: 1.5 # optional
             cpu_saturation_percent: 95  # optional
             class_limits:

@@ -25,7 +25,8 @@ from orch_assets.executor.dask_capacity import ClusterCapacityMonitor
 from orch_assets.executor.dask_cluster import DaskCluster
 from orch_assets.executor.dask_launcher import DaskLauncher
 from orch_assets.executor.event_writes import GroupCommit, grouped_event_writes, writes_through
-from orch_assets.executor.monitor import CapacityMonitor
+from orch_assets.executor.container import ContainerProbe
+from orch_assets.executor.monitor import CapacityMonitor, limits_notice
 from orch_assets.executor.ownership import current_scope
 from orch_assets.executor.process_launcher import ProcessLauncher
 from orch_assets.executor.run_resources import RunResources
@@ -81,10 +82,13 @@ class AdaptiveExecutor(Executor):
     ) -> Iterator[DagsterEvent]:
         settings = self._settings
         run_id = plan_context.run_id
+        container = ContainerProbe()
+        limits = limits_notice(container)
         yield DagsterEvent.engine_event(
             plan_context,
             f"Adaptive executor: mode {settings.mode}, max_concurrent {settings.max_concurrent} "
-            f"({settings.max_concurrent_source}), run process pid {os.getpid()}.",
+            f"({settings.max_concurrent_source}), run process pid {os.getpid()}. "
+            f"{limits.message}",
             EngineEventData(
                 metadata={
                     "mode": settings.mode,
@@ -92,6 +96,7 @@ class AdaptiveExecutor(Executor):
                     "class_limits": str(dict(settings.class_limits)),
                     "fail_fast": settings.fail_fast,
                     "step_timeout_s": str(settings.step_timeout_s),
+                    **limits.metadata,
                 }
             ),
         )
@@ -99,9 +104,9 @@ class AdaptiveExecutor(Executor):
         write_tags(plan_context, tags, group)
         cluster = DaskCluster.connect(settings) if settings.mode == "dask" else None
         monitor = (
-            ClusterCapacityMonitor(settings, run_id, cluster)
+            ClusterCapacityMonitor(settings, run_id, cluster, container)
             if cluster is not None
-            else CapacityMonitor(settings, run_id)
+            else CapacityMonitor(settings, run_id, container)
         )
         traits = StepTraits(
             plan_context.job.get_definition(), settings.class_limits, settings.step_timeout_s

@@ -1,10 +1,12 @@
-"""Periodic psutil sampling for one run: the live cap, its change notices and run metrics."""
+"""Periodic sampling for one run: the live cap, its change notices and run metrics.
+
+Readings are the host's (psutil) and the run process's cgroup's
+(:mod:`orch_assets.executor.container`), the tighter of the two. :meth:`CapacityMonitor.limits`
+says where the run's limits come from, for the run's first engine event.
+"""
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-
-import psutil
 
 from orch_assets.executor.capacity import (
     CapPolicy,
@@ -15,6 +17,7 @@ from orch_assets.executor.capacity import (
     decide_cap,
 )
 from orch_assets.executor.config import AdaptiveSettings
+from orch_assets.executor.container import ContainerProbe, host_cpu_count
 from orch_assets.executor.live import publish_live_cap, retract_live_cap
 
 
@@ -24,6 +27,31 @@ class Notice:
 
     message: str
     metadata: dict[str, str | int | float]
+
+
+def limits_notice(container: ContainerProbe) -> Notice:
+    """Where memory, CPU and pressure readings come from, or that the host's are used."""
+    cpu = container.cpu_limit(host_cpu_count())
+    if container.error is not None or container.layout is None:
+        return Notice(
+            message=(
+                f"No cgroup readings ({container.error}): the live cap uses the host's memory "
+                f"and {cpu.describe()}."
+            ),
+            metadata={"limits_source": "host", "limits_error": container.error or ""},
+        )
+    sample = container.sample()
+    described = container.describe(sample, cpu)
+    metadata: dict[str, str | int | float] = {
+        "limits_source": described,
+        "cgroup_layout": container.layout.layout,
+        "cpus": cpu.cpus,
+        "cpu_source": cpu.source,
+    }
+    if sample.memory is not None:
+        metadata["memory_limit_bytes"] = sample.memory.limit_bytes
+        metadata["memory_limit_source"] = sample.memory.source
+    return Notice(message=f"Limits: {described}.", metadata=metadata)
 
 
 class CapacityMonitor:
@@ -37,26 +65,31 @@ class CapacityMonitor:
         self,
         settings: AdaptiveSettings,
         run_id: str,
-        probe_factory: Callable[[], ProcessTreeProbe] = ProcessTreeProbe,
+        container: ContainerProbe | None = None,
     ) -> None:
         self._settings = settings
         self._run_id = run_id
+        self._container = container if container is not None else ContainerProbe()
+        self.cpu_limit = self._container.cpu_limit(host_cpu_count())
         self._policy = CapPolicy(
             max_concurrent=settings.max_concurrent,
             memory_pause_percent=settings.memory_pause_percent,
             memory_resume_percent=settings.memory_resume_percent,
             memory_per_step_gb=settings.memory_per_step_gb,
             cpu_saturation_percent=settings.cpu_saturation_percent,
-            cpu_count=psutil.cpu_count() or 1,
+            cpu_count=self.cpu_limit.cpus,
+            memory_pressure_pause=settings.memory_pressure_pause,
         )
         self._state = CapState()
         self._probe: ProcessTreeProbe | None = None
-        self._probe_factory = probe_factory
         self._failed = False
         self.cap = settings.max_concurrent
         self.metrics = RunMetrics()
         self._next_sample = 0.0
         publish_live_cap(run_id, self.cap)
+
+    def new_probe(self) -> ProcessTreeProbe:
+        return ProcessTreeProbe(container=self._container)
 
     def seconds_to_next_sample(self) -> float:
         return max(0.0, self._next_sample - time.monotonic())
@@ -72,7 +105,7 @@ class CapacityMonitor:
             return None
         try:
             if self._probe is None:
-                self._probe = self._probe_factory()
+                self._probe = self.new_probe()
             reading = self._probe.read()
         except Exception as error:
             return self._fall_back(error)
@@ -105,6 +138,11 @@ class CapacityMonitor:
                 "available_bytes": reading.available_bytes,
                 "cpu_percent": reading.cpu_percent,
                 "run_rss_bytes": reading.tree_rss_bytes,
+                "memory_source": reading.memory_source,
+                "available_source": reading.available_source,
+                "memory_pressure_some_avg10": (
+                    reading.pressure_some_avg10 if reading.pressure_some_avg10 is not None else -1.0
+                ),
             },
         )
 
