@@ -77,8 +77,10 @@ def parse_proc_cgroup(text: str) -> dict[str, str]:
 
 
 def parse_mountinfo(text: str) -> list[Mount]:
-    """The ``cgroup`` and ``cgroup2`` mounts (see proc(5): fields, ``-``, fstype, source, opts)."""
-    mounts: list[Mount] = []
+    """The visible ``cgroup`` and ``cgroup2`` mounts (proc(5): fields, ``-``, fstype, source,
+    options). A later mount on the same mount point hides the earlier one (a container's bind
+    mount of its own cgroup over the host's), so only the last per mount point is kept."""
+    mounts: dict[str, Mount] = {}
     for line in text.splitlines():
         fields = line.split()
         if "-" not in fields:
@@ -89,15 +91,15 @@ def parse_mountinfo(text: str) -> list[Mount]:
         fstype = fields[dash + 1]
         if fstype not in ("cgroup", "cgroup2"):
             continue
-        mounts.append(
-            Mount(
-                root=_unescape(fields[3]),
-                mount_point=_unescape(fields[4]),
-                fstype=fstype,
-                super_options=frozenset(fields[dash + 3].split(",")),
-            )
+        mount_point = _unescape(fields[4])
+        mounts.pop(mount_point, None)
+        mounts[mount_point] = Mount(
+            root=_unescape(fields[3]),
+            mount_point=mount_point,
+            fstype=fstype,
+            super_options=frozenset(fields[dash + 3].split(",")),
         )
-    return mounts
+    return list(mounts.values())
 
 
 def _unescape(field: str) -> str:

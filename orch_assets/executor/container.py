@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from orch_assets.executor.cgroups import CgroupLayout, Controller, locate_self
 
@@ -123,17 +123,26 @@ def parse_pressure_some_avg10(text: str) -> float | None:
 
 
 def _levels(controller: Controller) -> list[Path]:
-    """The cgroup directory and its ancestors up to (not including) the mount point."""
-    levels: list[Path] = []
+    """The cgroup directory and its ancestors up to the mount point.
+
+    The mount point is included: in a container it is the container's own cgroup (its mount
+    root); on a host it is the root cgroup, which has no limit (v2: no limit files at all).
+    """
+    levels = [controller.directory]
     directory = controller.directory
-    while directory != controller.mount_point and controller.mount_point in directory.parents:
-        levels.append(directory)
+    while controller.mount_point in directory.parents:
         directory = directory.parent
+        levels.append(directory)
     return levels
 
 
 def _cgroup_path(controller: Controller, directory: Path) -> str:
-    return "/" + str(directory.relative_to(controller.mount_point)).lstrip(".")
+    """The cgroup path of ``directory``: the process's own path, shortened for ancestors."""
+    up = len(controller.directory.relative_to(directory).parts)
+    path = PurePosixPath(controller.cgroup_path)
+    if not up:
+        return str(path)
+    return str(path.parents[min(up, len(path.parents)) - 1])
 
 
 def read_memory_limit(controller: Controller) -> MemoryLimit | None:
