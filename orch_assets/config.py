@@ -89,12 +89,14 @@ def resolve_threads(
     environ: Mapping[str, str],
     cpu_count: int | None,
     recommendation: Callable[[], tuple[int, str] | None] | None = None,
+    cpu_source: str = "cpu count",
 ) -> tuple[int, str]:
     """Resolves the dbt thread count and says where it came from.
 
     Precedence: run config, then the ``ORCH_THREADS`` environment variable, then ``auto``.
     ``auto`` takes the recommendation recorded for this machine and workload by a sweep
-    (``recommendation`` is only called for ``auto``), else one thread per CPU, at most 16.
+    (``recommendation`` is only called for ``auto``), else one thread per CPU the process may use
+    (``cpu_count``, described by ``cpu_source``), at most 16.
     """
     source = "run config"
     if value is None:
@@ -110,7 +112,7 @@ def resolve_threads(
     found = recommendation() if recommendation is not None else None
     if found is not None:
         return max(THREADS_MIN, min(THREADS_MAX, found[0])), f"auto ({source}: {found[1]})"
-    return max(THREADS_MIN, min(THREADS_MAX, cpu_count or 1)), f"auto ({source}: cpu count)"
+    return max(THREADS_MIN, min(THREADS_MAX, cpu_count or 1)), f"auto ({source}: {cpu_source})"
 
 
 def _check_range(field: str, value: float | int | None, low: float, high: float) -> None:

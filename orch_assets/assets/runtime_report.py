@@ -11,6 +11,7 @@ from orch_assets.runtime.observation import RUNTIME_HISTORY_KEY
 from orch_assets.runtime.recommend import (
     DEFAULT_TIE_TOLERANCE,
     default_memory_budget_bytes,
+    machine_key,
     recommendation_record,
 )
 from orch_assets.runtime.report import build_report, rows_for_determinism, select_runs
@@ -77,7 +78,7 @@ def orch_runtime_report(
     chart = png_markdown(report.chart_path) if report.chart_path else ""
     workload, recommendation = report.workload, report.recommendation
     if recommendation is not None and workload is not None and recommendation.chosen.dbt_threads:
-        hosts = {r.host for r in selection.rows}
+        hosts = {machine_key(r.host, r.cpu_count) for r in selection.rows}
         for host in hosts:
             table.save_recommendation(
                 recommendation_record(recommendation, host, *workload, source=selection.label)

@@ -3,6 +3,7 @@ fail-fast and timeouts. This subpackage imports nothing from the project's asset
 """
 
 from orch_assets.executor.config import AdaptiveConfigError, AdaptiveSettings
+from orch_assets.executor.container import CpuLimit, run_cpu_limit
 from orch_assets.executor.definition import adaptive_executor
 from orch_assets.executor.engine import AdaptiveExecutor
 from orch_assets.executor.errors import FailFastError, StepCancelledError, StepTimeoutError
@@ -10,6 +11,7 @@ from orch_assets.executor.live import LIVE_CAP_ENV, LIVE_CAP_RUN_ID_ENV, live_ca
 from orch_assets.executor.ownership import register_subprocess
 from orch_assets.executor.run_instance import RUN_PROCESS_ENV, run_instance
 from orch_assets.executor.run_tags import (
+    CPUS_TAG,
     MAX_CONCURRENT_TAG,
     MEAN_CPU_TAG,
     MODE_TAG,
@@ -20,6 +22,7 @@ from orch_assets.executor.steps import CLASS_TAG, TIMEOUT_TAG
 
 __all__ = [
     "CLASS_TAG",
+    "CPUS_TAG",
     "LIVE_CAP_ENV",
     "LIVE_CAP_RUN_ID_ENV",
     "MAX_CONCURRENT_TAG",
@@ -32,11 +35,13 @@ __all__ = [
     "AdaptiveConfigError",
     "AdaptiveExecutor",
     "AdaptiveSettings",
+    "CpuLimit",
     "FailFastError",
     "StepCancelledError",
     "StepTimeoutError",
     "adaptive_executor",
     "live_cap",
     "register_subprocess",
+    "run_cpu_limit",
     "run_instance",
 ]

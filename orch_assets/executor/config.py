@@ -20,13 +20,13 @@ from orch_assets.executor._internals import (
     get_step_dependency_config_field,
     get_tag_concurrency_limits_config,
 )
+from orch_assets.executor.container import CpuLimit, run_cpu_limit
 from orch_assets.executor.dask_config import (
     DASK_CONFIG_FIELD,
     DaskConfigError,
     DaskSettings,
     dask_settings_from_config,
 )
-from orch_assets.executor.container import ContainerProbe, CpuLimit, host_cpu_count
 
 MAX_CONCURRENT_ENV = "ORCH_MAX_CONCURRENT"
 MAX_CONCURRENT_LIMIT = 16
@@ -182,11 +182,6 @@ def auto_max_concurrent(mode: str, cpu: CpuLimit | None = None) -> int:
         "dask": MAX_CONCURRENT_LIMIT,  # further limited by the cluster's worker threads
     }
     return max(1, min(MAX_CONCURRENT_LIMIT, per_mode[mode]))
-
-
-def run_cpu_limit() -> CpuLimit:
-    """The CPUs of the calling process: host count, its cgroup's CPU quota, its affinity."""
-    return ContainerProbe().cpu_limit(host_cpu_count())
 
 
 def resolve_max_concurrent(value: object, mode: str) -> tuple[int, str]:

@@ -279,6 +279,7 @@ def host_cpu_count() -> int:
     return os.cpu_count() or 1
 
 
-def effective_cpu_count() -> int:
-    """CPUs this process may use: host count, lowered by its cgroup's quota and its affinity."""
-    return ContainerProbe().cpu_limit(host_cpu_count()).cpus
+def run_cpu_limit() -> CpuLimit:
+    """CPUs the calling process may use: the host's count, lowered by its cgroup's CPU quota
+    and its affinity mask. What ``auto`` means for ``max_concurrent`` and dbt ``threads``."""
+    return ContainerProbe().cpu_limit(host_cpu_count())

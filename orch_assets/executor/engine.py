@@ -21,16 +21,22 @@ from orch_assets.executor._internals import (
     serializable_error_info_from_exc_info,
 )
 from orch_assets.executor.config import AdaptiveSettings
+from orch_assets.executor.container import ContainerProbe, host_cpu_count
 from orch_assets.executor.dask_capacity import ClusterCapacityMonitor
 from orch_assets.executor.dask_cluster import DaskCluster
 from orch_assets.executor.dask_launcher import DaskLauncher
 from orch_assets.executor.event_writes import GroupCommit, grouped_event_writes, writes_through
-from orch_assets.executor.container import ContainerProbe
 from orch_assets.executor.monitor import CapacityMonitor, limits_notice
 from orch_assets.executor.ownership import current_scope
 from orch_assets.executor.process_launcher import ProcessLauncher
 from orch_assets.executor.run_resources import RunResources
-from orch_assets.executor.run_tags import MAX_CONCURRENT_TAG, MODE_TAG, metric_tags, write_tags
+from orch_assets.executor.run_tags import (
+    CPUS_TAG,
+    MAX_CONCURRENT_TAG,
+    MODE_TAG,
+    metric_tags,
+    write_tags,
+)
 from orch_assets.executor.scheduler import Context, Scheduler
 from orch_assets.executor.stdio import step_prefixed_stdio
 from orch_assets.executor.steps import StepTraits
@@ -83,7 +89,8 @@ class AdaptiveExecutor(Executor):
         settings = self._settings
         run_id = plan_context.run_id
         container = ContainerProbe()
-        limits = limits_notice(container)
+        cpu = container.cpu_limit(host_cpu_count())
+        limits = limits_notice(container, cpu)
         yield DagsterEvent.engine_event(
             plan_context,
             f"Adaptive executor: mode {settings.mode}, max_concurrent {settings.max_concurrent} "
@@ -100,7 +107,11 @@ class AdaptiveExecutor(Executor):
                 }
             ),
         )
-        tags = {MODE_TAG: settings.mode, MAX_CONCURRENT_TAG: str(settings.max_concurrent)}
+        tags = {
+            MODE_TAG: settings.mode,
+            MAX_CONCURRENT_TAG: str(settings.max_concurrent),
+            CPUS_TAG: str(cpu.cpus),
+        }
         write_tags(plan_context, tags, group)
         cluster = DaskCluster.connect(settings) if settings.mode == "dask" else None
         monitor = (

@@ -17,7 +17,7 @@ from orch_assets.executor.capacity import (
     decide_cap,
 )
 from orch_assets.executor.config import AdaptiveSettings
-from orch_assets.executor.container import ContainerProbe, host_cpu_count
+from orch_assets.executor.container import ContainerProbe, CpuLimit, host_cpu_count
 from orch_assets.executor.live import publish_live_cap, retract_live_cap
 
 
@@ -29,9 +29,8 @@ class Notice:
     metadata: dict[str, str | int | float]
 
 
-def limits_notice(container: ContainerProbe) -> Notice:
+def limits_notice(container: ContainerProbe, cpu: CpuLimit) -> Notice:
     """Where memory, CPU and pressure readings come from, or that the host's are used."""
-    cpu = container.cpu_limit(host_cpu_count())
     if container.error is not None or container.layout is None:
         return Notice(
             message=(

@@ -9,6 +9,8 @@ MAX_CONCURRENT_TAG = "orch/max_concurrent"
 PEAK_RSS_TAG = "orch/peak_rss_bytes"
 MEAN_CPU_TAG = "orch/mean_cpu_percent"
 PEAK_CONCURRENCY_TAG = "orch/peak_concurrency"
+# The CPUs the run process may use (host, cgroup CPU quota, affinity: the tightest).
+CPUS_TAG = "orch/cpus"
 
 
 def metric_tags(monitor: CapacityMonitor) -> dict[str, str]:

@@ -26,6 +26,8 @@ import dagster as dg
 import duckdb
 import psutil
 
+from orch_assets.executor import run_cpu_limit
+from orch_assets.executor.container import ContainerProbe
 from orch_assets.runtime.evidence import MIN_RUNS_PER_CONFIGURATION
 from orch_assets.runtime.store import DATABASE_NAME, RUNTIME_DIR_NAME, RuntimeTable
 from orch_assets.runtime.summary import ConfigurationSummary
@@ -48,8 +50,27 @@ def measured_noise(summaries: Sequence[ConfigurationSummary]) -> float:
     return statistics.median(spreads) if spreads else 0.0
 
 
+def machine_key(host: str, cpus: int | None) -> str:
+    """The machine a recommendation is for: a 2-CPU pod on a 64-CPU node is not the node.
+
+    ``cpus`` is what the run could use (its cgroup's CPU quota and affinity, run tag
+    ``orch/cpus``); without it the host name alone.
+    """
+    return f"{host} ({cpus} CPUs)" if cpus else host
+
+
+def this_machine() -> str:
+    """:func:`machine_key` of the calling process."""
+    return machine_key(socket.gethostname(), run_cpu_limit().cpus)
+
+
 def default_memory_budget_bytes() -> int:
-    return int(psutil.virtual_memory().total * DEFAULT_MEMORY_BUDGET_FRACTION)
+    """A share of the memory this process may use: the host's, or its cgroup's limit if lower."""
+    total = psutil.virtual_memory().total
+    limit = ContainerProbe().sample().memory
+    if limit is not None:
+        total = min(total, limit.limit_bytes)
+    return int(total * DEFAULT_MEMORY_BUDGET_FRACTION)
 
 
 @dataclass(frozen=True)
@@ -177,7 +198,9 @@ def find_recommendation(
     n_years: int,
     host: str | None = None,
 ) -> StoredRecommendation | None:
-    """The recommendation recorded on this host for the nearest workload within a factor of 2.
+    """The recommendation recorded on this machine for the nearest workload within a factor of 2.
+
+    ``host`` defaults to :func:`this_machine` (host name and the CPUs this process may use).
 
     Workload size is employees × years; the exact workload wins, else the nearest in log scale.
     Only recommendations made on enough evidence count: the report stores one only then, and a
@@ -188,7 +211,7 @@ def find_recommendation(
     if not table.path.exists():
         return None
     try:
-        candidates = table.recommendations(host or socket.gethostname())
+        candidates = table.recommendations(host or this_machine())
     except duckdb.Error:
         return None
     candidates = [r for r in candidates if (r["n_runs"] or 0) >= MIN_RUNS_PER_CONFIGURATION]

@@ -15,9 +15,9 @@ from datetime import datetime, timezone
 from typing import Any, overload
 
 import dagster as dg
-import psutil
 
 from orch_assets.config import SimulationConfig
+from orch_assets.executor import run_cpu_limit
 from orch_assets.runtime import tags as t
 from orch_assets.runtime.store import RuntimeRow, RuntimeTable
 
@@ -141,7 +141,10 @@ def row_for_run(
     host: str,
     cpu_count: int | None,
 ) -> RuntimeRow:
-    """The runtime row of one finished run (``step_stats`` from ``get_run_step_stats``)."""
+    """The runtime row of one finished run (``step_stats`` from ``get_run_step_stats``).
+
+    ``cpu_count`` is the recorder's; the run's own ``orch/cpus`` tag (the CPUs its cgroup let it
+    use) takes precedence."""
     run = record.dagster_run
     tags = t.with_simulation_tags(run.tags)
     intervals = [(s.start_time, s.end_time) for s in step_stats if s.start_time and s.end_time]
@@ -190,7 +193,7 @@ def row_for_run(
         fingerprint=tags.get(t.FINGERPRINT),
         sweep_id=tags.get(t.SWEEP_ID),
         host=host,
-        cpu_count=cpu_count,
+        cpu_count=t.tag_int(tags, t.CPUS) or cpu_count,
         run_updated_at=utc(record.update_timestamp),
         recorded_at=recorded_at,
     )
@@ -226,7 +229,7 @@ def record_runs(
 ) -> list[RuntimeRow]:
     """Builds and upserts the rows of ``records`` (finished runs); returns them."""
     now = utc(datetime.now(timezone.utc))
-    host, cpus = socket.gethostname(), psutil.cpu_count()
+    host, cpus = socket.gethostname(), run_cpu_limit().cpus
     finished = [r for r in records if r.dagster_run.status in FINISHED_STATUSES]
     rows = [
         row_for_run(

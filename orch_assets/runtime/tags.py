@@ -24,6 +24,8 @@ MAX_CONCURRENT = "orch/max_concurrent"
 PEAK_RSS_BYTES = "orch/peak_rss_bytes"
 MEAN_CPU_PERCENT = "orch/mean_cpu_percent"
 PEAK_CONCURRENCY = "orch/peak_concurrency"
+# The CPUs the run process could use (its cgroup's quota and affinity, not the host's count).
+CPUS = "orch/cpus"
 
 # Written by this package.
 METRICS_SOURCE = "orch/metrics_source"

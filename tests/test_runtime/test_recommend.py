@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,7 @@ from orch_assets.runtime.recommend import (
     recommend,
     recommendation_record,
     recommended_threads,
+    this_machine,
 )
 from orch_assets.runtime.store import DATABASE_NAME, RUNTIME_DIR_NAME, RuntimeTable
 from orch_assets.runtime.summary import summarize
@@ -167,7 +167,7 @@ def test_without_a_runtime_database_there_is_no_recommendation_and_none_is_creat
 def test_a_database_busy_in_another_process_gives_no_recommendation_within_seconds(
     tmp_path: Path,
 ) -> None:
-    _store_recommendation(tmp_path, 10_000, 5, threads=4, host=socket.gethostname())
+    _store_recommendation(tmp_path, 10_000, 5, threads=4, host=this_machine())
     assert recommended_threads(tmp_path, 10_000, 5) == 4, "found while the file is free"
     path = tmp_path / RUNTIME_DIR_NAME / DATABASE_NAME
     holder = subprocess.Popen(

@@ -97,8 +97,11 @@ def test_two_configurations_with_two_runs_each_are_recommended_and_stored_for_th
     assert metadata["recommended_threads"].value == 2
     assert metadata["evidence"].value == "enough" and "sweep_command" not in metadata
     assert "threads=2 **(recommended)**" in metadata["report"].value
-    found = find_recommendation(instance, n_employees=2000, n_years=1, host="this-host")
+    found = find_recommendation(instance, n_employees=2000, n_years=1, host="this-host (2 CPUs)")
     assert found is not None and found.dbt_threads == 2
+    assert find_recommendation(instance, 2000, 1, host="this-host (64 CPUs)") is None, (
+        "a recommendation is for the CPUs the runs had, not for the host name"
+    )
 
 
 def test_a_configuration_with_one_run_does_not_compete(instance: dg.DagsterInstance) -> None:

@@ -189,13 +189,13 @@ def test_a_corrupt_census_row_is_named_before_dbt_starts_and_nothing_is_written(
 def test_auto_threads_use_the_recommendation_recorded_for_this_machine_and_workload(
     instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:
-    import socket
     from datetime import datetime
 
+    from orch_assets.runtime.recommend import this_machine
     from orch_assets.runtime.store import RuntimeStore
 
     RuntimeStore().table(instance).save_recommendation(
-        {"host": socket.gethostname(), "n_employees": 1500, "n_years": 1, "dbt_threads": 3,
+        {"host": this_machine(), "n_employees": 1500, "n_years": 1, "dbt_threads": 3,
          "executor_mode": "thread", "max_concurrent": 8, "configuration": "threads=3",
          "median_wall_seconds": 9.0, "speedup": 1.2, "peak_rss_bytes": 1, "memory_budget_bytes": 2,
          "n_runs": 3, "source": "sweep test", "decided_at": datetime(2026, 1, 1)}

@@ -28,7 +28,10 @@ def test_a_hybrid_host_with_nested_cgroups_reads_the_tightest_ancestor() -> None
     assert found.layout.memory is not None and found.layout.memory.version == 1
     assert found.layout.memory.cgroup_path == f"{NESTED_MEMORY}/leaf"
     assert found.layout.unified is not None
-    assert found.layout.unified.directory == FIXTURES / "hybrid_nested/sys/fs/cgroup/unified/orch_capture/leaf"
+    assert (
+        found.layout.unified.directory
+        == FIXTURES / "hybrid_nested/sys/fs/cgroup/unified/orch_capture/leaf"
+    )
 
     sample = found.sample()
     memory = sample.memory
@@ -88,7 +91,10 @@ def _v2_tree(tmp_path: Path, files: dict[str, str]) -> Path:
     return root
 
 
-STAT = "anon 200000000\nfile 70000000\ninactive_anon 0\nactive_anon 200000000\ninactive_file 60000000\nactive_file 10000000\n"  # fmt: skip
+STAT = (
+    "anon 200000000\nfile 70000000\ninactive_anon 0\nactive_anon 200000000\n"
+    "inactive_file 60000000\nactive_file 10000000\n"
+)
 
 
 @pytest.mark.parametrize(
