@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from orch_assets.executor.container import run_cpu_limit
 from orch_assets.parameters import (
     RATE_OPTIONS,
     allowed_keys,
@@ -113,6 +114,17 @@ def resolve_threads(
     if found is not None:
         return max(THREADS_MIN, min(THREADS_MAX, found[0])), f"auto ({source}: {found[1]})"
     return max(THREADS_MIN, min(THREADS_MAX, cpu_count or 1)), f"auto ({source}: {cpu_source})"
+
+
+def resolve_threads_here(
+    value: int | str | None,
+    environ: Mapping[str, str],
+    recommendation: Callable[[], tuple[int, str] | None] | None = None,
+) -> tuple[int, str]:
+    """:func:`resolve_threads` with the CPUs the calling process may use: in a container,
+    ``auto`` is its cgroup's CPU quota (or affinity), not the host's count."""
+    cpu = run_cpu_limit()
+    return resolve_threads(value, environ, cpu.cpus, recommendation, cpu.describe())
 
 
 def _check_range(field: str, value: float | int | None, low: float, high: float) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator
 
-from orch_assets.config import SimulationConfig, resolve_threads
+from orch_assets.config import SimulationConfig, resolve_threads_here
 from orch_assets.dbt.events import dbt_node_events
 from orch_assets.dbt.runner import DbtWorkerError, WorkerProcess, WorkerRequest
 from orch_assets.dbt.selection import (
@@ -23,7 +23,7 @@ from orch_assets.dbt.selection import (
     with_upstream,
 )
 from orch_assets.dbt.translator import ExecutionClassTranslator
-from orch_assets.executor import live_cap, register_subprocess, run_cpu_limit
+from orch_assets.executor import live_cap, register_subprocess
 from orch_assets.project import workforce_dbt_project
 from orch_assets.resources import database_pool
 from orch_assets.run_coordinator import DATABASE_TAG
@@ -84,10 +84,7 @@ def _dbt_threads(
         found = find_recommendation(context.instance, config.n_employees, n_years)
         return (found.dbt_threads, found.describe()) if found else None
 
-    cpu = run_cpu_limit()
-    threads, source = resolve_threads(
-        config.threads, os.environ, cpu.cpus, recorded, cpu.describe()
-    )
+    threads, source = resolve_threads_here(config.threads, os.environ, recorded)
     cap = live_cap(context.run.run_id)
     if not gated and cap is not None and cap < threads:
         context.log.info(f"dbt threads {threads} lowered to the executor's live cap {cap}")
