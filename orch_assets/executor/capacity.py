@@ -55,11 +55,22 @@ class Reading:
             if self.pressure_some_avg10 is not None
             else ""
         )
+        used = f"memory {self.memory_percent:.1f}% used"
+        available = f"{self.available_bytes / GIB:.2f} GiB available"
+        if self.memory_source == self.available_source:
+            memory = f"{used}, {available} {_where(self.memory_source)}"
+        else:
+            memory = (
+                f"{used} {_where(self.memory_source)}, {available} {_where(self.available_source)}"
+            )
         return (
-            f"memory {self.memory_percent:.1f}% used ({self.memory_source}), "
-            f"{self.available_bytes / GIB:.2f} GiB available ({self.available_source}), "
-            f"CPU {self.cpu_percent:.0f}%, run RSS {self.tree_rss_bytes / GIB:.2f} GiB{pressure}"
+            f"{memory}, CPU {self.cpu_percent:.0f}%, run RSS {self.tree_rss_bytes / GIB:.2f} GiB"
+            f"{pressure}"
         )
+
+
+def _where(source: str) -> str:
+    return "on the host" if source == "host" else f"in {source}"
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,10 @@ from orch_assets.executor.dask_config import (
 MAX_CONCURRENT_ENV = "ORCH_MAX_CONCURRENT"
 MAX_CONCURRENT_LIMIT = 16
 MODES = ("thread", "process", "sequential", "dask")
-# Measured (benchmarks/memory_pressure.py): 0 when idle or busy with memory to spare, above 20
-# within seconds once a cgroup reclaims at its limit; 10 is reached a few seconds before the OOM
-# killer, and a loaded shared machine never reached it without reclaim.
+# PSI "some avg10" %, measured with benchmarks/memory_pressure.py (600 MB cgroup, loaded
+# 2-core machine): 0.00 with memory to spare, also machine-wide at load average 12; once the
+# page cache must be reclaimed on every pass 4 -> 10.5 -> 16 within 6 s (PSI updates every 2 s).
+# 10 is "some task stalled 1 s of the last 10 s": past the noise, before the OOM killer.
 DEFAULT_MEMORY_PRESSURE_PAUSE = 10.0
 DEFAULT_CLASS_LIMITS: Mapping[str, int | None] = {
     "sequential": 1,
