@@ -31,13 +31,14 @@ class Notice:
 
 def limits_notice(container: ContainerProbe, cpu: CpuLimit) -> Notice:
     """Where memory, CPU and pressure readings come from, or that the host's are used."""
-    if container.error is not None or container.layout is None:
+    if container.error is not None or container.layout is None or container.layout.layout == "none":
+        error = container.error or "no cgroup mount for this process in /proc/self/mountinfo"
         return Notice(
             message=(
-                f"No cgroup readings ({container.error}): the live cap uses the host's memory "
-                f"and {cpu.describe()}."
+                f"No cgroup readings ({error}): the live cap uses the host's memory and "
+                f"{cpu.describe()}."
             ),
-            metadata={"limits_source": "host", "limits_error": container.error or ""},
+            metadata={"limits_source": "host", "limits_error": error},
         )
     sample = container.sample()
     described = container.describe(sample, cpu)
