@@ -12,6 +12,7 @@ from typing import Any
 import psutil
 
 from orch_assets.executor.config import AdaptiveConfigError, AdaptiveSettings
+from orch_assets.executor.container import ContainerProbe
 from orch_assets.executor.dask_config import DaskSettings
 
 MEMORY_RESOURCE = "orch_memory_gb"
@@ -32,13 +33,20 @@ class WorkerReading:
     executing: int
     nthreads: int
     memory_resource_gb: float | None
+    cgroup_percent: float | None = None
+    cgroup_source: str | None = None
 
     @property
-    def memory_percent(self) -> float:
+    def dask_memory_percent(self) -> float:
         """Memory of the worker and its step processes over its limit (else the host's %)."""
         if self.memory_limit_bytes > 0:
             return 100.0 * self.memory_bytes / self.memory_limit_bytes
         return self.host_memory_percent or 0.0
+
+    @property
+    def memory_percent(self) -> float:
+        """The tighter of Dask's view and the worker's own cgroup (its container's limit)."""
+        return max(self.dask_memory_percent, self.cgroup_percent or 0.0)
 
     def describe(self) -> str:
         limit = (
@@ -46,9 +54,14 @@ class WorkerReading:
             if self.memory_limit_bytes
             else "of the host"
         )
+        cgroup = (
+            f", {self.cgroup_percent:.1f}% in its {self.cgroup_source}"
+            if self.cgroup_percent is not None
+            else ""
+        )
         return (
-            f"{self.address} memory {self.memory_percent:.1f}% {limit} "
-            f"({self.memory_bytes / GIB:.2f} GiB), CPU {self.cpu_percent:.0f}%, "
+            f"{self.address} memory {self.dask_memory_percent:.1f}% {limit} "
+            f"({self.memory_bytes / GIB:.2f} GiB){cgroup}, CPU {self.cpu_percent:.0f}%, "
             f"{self.executing} running"
         )
 
@@ -57,8 +70,10 @@ def reading_from_info(address: str, info: dict[str, Any]) -> WorkerReading:
     """A reading from one entry of ``Client.scheduler_info()['workers']``."""
     metrics = info.get("metrics") or {}
     tree = metrics.get(TREE_METRIC)
-    memory = tree["rss"] if isinstance(tree, dict) else metrics.get("memory", 0)
-    host_percent = tree.get("host_memory_percent") if isinstance(tree, dict) else None
+    memory = tree["rss"] if isinstance(tree, dict) and "rss" in tree else metrics.get("memory", 0)
+    tree = tree if isinstance(tree, dict) else {}
+    host_percent = tree.get("host_memory_percent")
+    cgroup_percent = tree.get("cgroup_percent")
     counts = metrics.get("task_counts") or {}
     resource = (info.get("resources") or {}).get(MEMORY_RESOURCE)
     return WorkerReading(
@@ -70,11 +85,17 @@ def reading_from_info(address: str, info: dict[str, Any]) -> WorkerReading:
         executing=int(counts.get("executing", 0)),
         nthreads=int(info.get("nthreads") or 1),
         memory_resource_gb=float(resource) if resource is not None else None,
+        cgroup_percent=float(cgroup_percent) if cgroup_percent is not None else None,
+        cgroup_source=str(tree.get("cgroup_source")) if cgroup_percent is not None else None,
     )
 
 
-def tree_metric(worker: Any) -> dict[str, float]:
-    """A worker metric: RSS of the worker and all its descendants (the steps' processes)."""
+_worker_container: list[ContainerProbe] = []
+
+
+def tree_metric(worker: Any) -> dict[str, float | str]:
+    """A worker metric: RSS of the worker and all its descendants (the steps' processes), and
+    the worker's own cgroup (its container's limit and working set), located once per worker."""
     root = psutil.Process()
     rss = 0
     for proc in [root, *root.children(recursive=True)]:
@@ -82,7 +103,17 @@ def tree_metric(worker: Any) -> dict[str, float]:
             rss += proc.memory_info().rss
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
-    return {"rss": float(rss), "host_memory_percent": psutil.virtual_memory().percent}
+    metric: dict[str, float | str] = {
+        "rss": float(rss),
+        "host_memory_percent": psutil.virtual_memory().percent,
+    }
+    if not _worker_container:
+        _worker_container.append(ContainerProbe())
+    limit = _worker_container[0].sample().memory
+    if limit is not None:
+        metric["cgroup_percent"] = limit.percent
+        metric["cgroup_source"] = limit.source
+    return metric
 
 
 def _fail(field: str, problem: str) -> AdaptiveConfigError:
