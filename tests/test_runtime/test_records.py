@@ -79,9 +79,10 @@ def test_the_configuration_label_names_the_executor_only_when_known() -> None:
 
 
 def test_tag_names_match_the_adaptive_executor() -> None:
-    assert (tags.MODE, tags.MAX_CONCURRENT, tags.PEAK_RSS_BYTES, tags.MEAN_CPU_PERCENT, tags.PEAK_CONCURRENCY) == (
+    assert (tags.MODE, tags.MAX_CONCURRENT, tags.PEAK_RSS_BYTES, tags.MEAN_CPU_PERCENT,
+            tags.PEAK_CONCURRENCY, tags.CPUS) == (
         executor.MODE_TAG, executor.MAX_CONCURRENT_TAG, executor.PEAK_RSS_TAG,
-        executor.MEAN_CPU_TAG, executor.PEAK_CONCURRENCY_TAG,
+        executor.MEAN_CPU_TAG, executor.PEAK_CONCURRENCY_TAG, executor.CPUS_TAG,
     )  # fmt: skip
 
 

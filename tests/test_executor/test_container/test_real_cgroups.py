@@ -1,12 +1,15 @@
 """The executor in real kernel cgroups: a 1.7 GB memory limit and a quota of one CPU."""
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 
+from orch_assets.runtime.recommend import machine_key
+from orch_assets.runtime.records import row_for_run
 from tests.test_executor.support import (
     engine_messages,
     events_of,
@@ -74,6 +77,12 @@ def test_a_quota_of_one_cpu_makes_auto_one_in_process_mode_and_for_dbt_threads(
         tags = instance.get_run_by_id(run_id).tags  # type: ignore[union-attr]
         first = engine_messages(instance, run_id)[0]
         (output,) = events_of(instance, run_id, DagsterEventType.STEP_OUTPUT)
+        (record,) = instance.get_run_records()
+        row = row_for_run(
+            record, instance.get_run_step_stats(run_id), None, datetime.now(), "node-7", 64
+        )
+    assert row.cpu_count == 1, "the runtime history records the run's CPUs, not the recorder's"
+    assert machine_key(row.host, row.cpu_count) == "node-7 (1 CPUs)"
     assert tags["orch/max_concurrent"] == "1" and tags["orch/cpus"] == "1"
     assert (
         f"max_concurrent 1 (config auto, CPUs 1 from the CPU quota 1 of cgroup v1 /{cpu.name})"
