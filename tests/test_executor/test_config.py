@@ -34,6 +34,10 @@ INVALID: list[tuple[dict[str, Any], str]] = [
         {"cpu_saturation_percent": 0},
         "'cpu_saturation_percent' must be a number from 1 to 100, got 0",
     ),
+    (
+        {"memory_pressure_pause": 0},
+        "'memory_pressure_pause' must be a number from 0.01 to 100, got 0",
+    ),
     ({"step_timeout_s": -1}, "'step_timeout_s' must be a number from 0.1 to 604800, got -1"),
     ({"sample_interval_s": 0}, "'sample_interval_s' must be a number from 0.05 to 10, got 0"),
     (
