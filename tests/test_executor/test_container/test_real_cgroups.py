@@ -1,12 +1,12 @@
 """The executor in real kernel cgroups: a 1.7 GB memory limit and a quota of one CPU."""
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from dagster import DagsterEventType, DagsterInstance
-from dagster._core.instance.ref import InstanceRef
+from dagster import DagsterEventType, DagsterInstance, instance_for_test
 
 from orch_assets.runtime.recommend import machine_key
 from orch_assets.runtime.records import row_for_run
@@ -28,8 +28,11 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
-def instance_at(home: Path) -> DagsterInstance:
-    return DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+@contextmanager
+def instance_at(home: Path) -> Iterator[DagsterInstance]:
+    """The instance the subprocess wrote to (``DAGSTER_HOME`` = ``home``)."""
+    with instance_for_test(temp_dir=str(home)) as instance:
+        yield instance
 
 
 @pytest.fixture
