@@ -275,6 +275,17 @@ class ContainerProbe:
         return f"cgroup layout {layout}: {memory}; {cpu.describe()}; {pressure}"
 
 
+def step_cgroup_metadata() -> dict[str, str]:
+    """A step process's own cgroup, for its ``STEP_WORKER_STARTED`` event (process and dask
+    mode): a Dask worker's container is not the run's."""
+    probe = ContainerProbe()
+    memory = probe.sample().memory
+    return {
+        "cgroup_memory": memory.describe() if memory is not None else "no cgroup memory limit",
+        "cgroup_cpus": probe.cpu_limit(host_cpu_count()).describe(),
+    }
+
+
 def host_cpu_count() -> int:
     return os.cpu_count() or 1
 

@@ -31,6 +31,7 @@ from orch_assets.executor._internals import (
     serializable_error_info_from_exc_info,
     use_compute_log_manager,
 )
+from orch_assets.executor.container import step_cgroup_metadata
 from orch_assets.executor.dask_calls import StepCaller
 from orch_assets.executor.live import export_live_cap_env
 from orch_assets.executor.ownership import terminate_process_trees
@@ -145,6 +146,7 @@ def step_child_main(
                     "dask_worker": worker_address,
                     "pid": str(os.getpid()),
                     "compute_logs": capture,
+                    **step_cgroup_metadata(),
                 },
                 step_key=command.step_key,
             )

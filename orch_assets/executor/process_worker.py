@@ -31,6 +31,7 @@ from orch_assets.executor._internals import (
     execute_plan_iterator,
     serializable_error_info_from_exc_info,
 )
+from orch_assets.executor.container import step_cgroup_metadata
 from orch_assets.executor.live import export_live_cap_env
 from orch_assets.executor.messages import Kind, WorkerMessage
 
@@ -80,7 +81,11 @@ def _run_step(
             log_manager,
             command.dagster_run.job_name,
             message=f'Executing step "{command.step_key}" in worker process (pid {os.getpid()}).',
-            metadata={"pid": str(os.getpid()), "live_cap": str(command.live_cap)},
+            metadata={
+                "pid": str(os.getpid()),
+                "live_cap": str(command.live_cap),
+                **step_cgroup_metadata(),
+            },
             step_key=command.step_key,
         )
         _send(conn, command, Kind.EVENT, event=started)

@@ -80,6 +80,7 @@ def test_a_quota_of_one_cpu_makes_auto_one_in_process_mode_and_for_dbt_threads(
         tags = instance.get_run_by_id(run_id).tags  # type: ignore[union-attr]
         first = engine_messages(instance, run_id)[0]
         (output,) = events_of(instance, run_id, DagsterEventType.STEP_OUTPUT)
+        (worker,) = events_of(instance, run_id, DagsterEventType.STEP_WORKER_STARTED)
         (record,) = instance.get_run_records()
         row = row_for_run(
             record, instance.get_run_step_stats(run_id), None, datetime.now(), "node-7", 64
@@ -91,6 +92,10 @@ def test_a_quota_of_one_cpu_makes_auto_one_in_process_mode_and_for_dbt_threads(
         f"max_concurrent 1 (config auto, CPUs 1 from the CPU quota 1 of cgroup v1 /{cpu.name})"
         in first
     )
+    worker_metadata = worker.dagster_event.event_specific_data.metadata  # type: ignore[union-attr]
+    assert worker_metadata["cgroup_cpus"].value == (
+        f"CPUs 1 from the CPU quota 1 of cgroup v1 /{cpu.name}"
+    ), "the step process reports its own cgroup"
     metadata = output.dagster_event.step_output_data.metadata  # type: ignore[union-attr]
     assert metadata["dbt_threads"].value == 1
     assert metadata["step_cpus"].value == 1, "the step process reads its own cgroup"
