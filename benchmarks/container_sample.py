@@ -1,6 +1,6 @@
 """Benchmark: the cost of one live-cap sample with and without the cgroup readings.
 
-    .venv/bin/python benchmarks/container_sample.py [--samples 2000] [--rounds 7]
+    .venv/bin/python benchmarks/container_sample.py [--samples 300] [--rounds 7]
 
 Side by side in one process, interleaved round by round (medians over rounds of the per-sample
 mean), so machine noise falls on every variant:
@@ -61,7 +61,7 @@ def per_call_us(call: Callable[[], object], samples: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=2000)
+    parser.add_argument("--samples", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     with nested_limit() as where:
