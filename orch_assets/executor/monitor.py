@@ -1,7 +1,7 @@
 """Periodic sampling for one run: the live cap, its change notices and run metrics.
 
 Readings are the host's (psutil) and the run process's cgroup's
-(:mod:`orch_assets.executor.container`), the tighter of the two. :meth:`CapacityMonitor.limits`
+(:mod:`orch_assets.executor.container`), the tighter of the two. :func:`limits_notice`
 says where the run's limits come from, for the run's first engine event.
 """
 
