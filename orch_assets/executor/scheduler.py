@@ -295,19 +295,22 @@ class Scheduler:
 
     def _finish(self) -> Iterator[DagsterEvent]:
         """The outcome, then the closing line (the executor's last engine event in every case)."""
-        line, metadata = self.clock.summary()
-        closing = self._engine_event(f"Adaptive executor: {line}.", metadata=metadata)
         if self._interrupted:
             yield self._engine_event(
                 "Adaptive executor: stopped all running steps after termination."
             )
-            yield closing
+            yield self._closing_line()
             raise DagsterExecutionInterruptedError()
         if self.outcomes.stopping:
             summary = self.outcomes.summary(self._plan.step_keys_to_execute)
             yield self._engine_event(f"Adaptive executor: {summary}")
-            yield closing
+            yield self._closing_line()
             if not self._active.is_complete:
                 raise self.outcomes.fail_fast_error(summary)
             return
-        yield closing
+        yield self._closing_line()
+
+    def _closing_line(self) -> DagsterEvent:
+        """Made last: an engine event is logged when it is made."""
+        line, metadata = self.clock.summary()
+        return self._engine_event(f"Adaptive executor: {line}.", metadata=metadata)
