@@ -37,7 +37,7 @@ mutation($executionParams: ExecutionParams!) {
 
 
 @pytest.fixture(scope="module")
-def workspace() -> Iterator[Any]:
+def monitored_workspace() -> Iterator[Any]:
     overrides = {
         "run_monitoring": {"enabled": True, "poll_interval_seconds": 1},
         # Launched at once, as with `dagster dev` without a queue.
@@ -86,20 +86,20 @@ def _step_gone(pid_file: Path) -> bool:
     ids=["adaptive-thread", "adaptive-process"],
 )  # fmt: skip
 def test_max_runtime_stops_a_run_whose_step_would_take_30_s(
-    workspace: Any, tmp_path: Path, job: str, executor_config: dict[str, Any]
+    monitored_workspace: Any, tmp_path: Path, job: str, executor_config: dict[str, Any]
 ) -> None:
-    instance: dg.DagsterInstance = workspace.instance
+    instance: dg.DagsterInstance = monitored_workspace.instance
     pid_file = tmp_path / "step.pid"
     run_config = {
         "ops": {"thirty_seconds": {"config": {"pid_file": str(pid_file)}}},
         "execution": {"config": executor_config},
     }
     launched_at = time.monotonic()
-    run_id = _launch(workspace, job, run_config)
+    run_id = _launch(monitored_workspace, job, run_config)
     logger = logging.getLogger("run_monitoring_test")
 
     while time.monotonic() - launched_at < STEP_S:
-        list(execute_run_monitoring_iteration(workspace, logger))
+        list(execute_run_monitoring_iteration(monitored_workspace, logger))
         run = instance.get_run_by_id(run_id)
         assert run is not None
         if run.is_finished and _step_gone(pid_file):
