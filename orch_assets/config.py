@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import click
 import dagster as dg
@@ -38,7 +38,6 @@ THREADS_ENV_VAR = "ORCH_THREADS"
 MAX_YEARS = 50
 MAX_EMPLOYEES = 10_000_000
 InputChangePolicy = Literal["refuse", "rebuild"]
-ON_INPUT_CHANGE: tuple[str, ...] = get_args(InputChangePolicy)
 
 
 class SimulationConfigError(dg.DagsterError, ValueError, click.ClickException):

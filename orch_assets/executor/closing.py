@@ -18,6 +18,7 @@ class StepClock:
     step_seconds: float = 0.0
     steps: set[str] = field(default_factory=set)
     peak_concurrency: int = 0
+    last_ended_at: float | None = None
     _running: dict[int, float] = field(default_factory=dict)
 
     def step_started(self, token: int, step_key: str) -> None:
@@ -28,15 +29,17 @@ class StepClock:
     def step_ended(self, token: int) -> None:
         started = self._running.pop(token, None)
         if started is not None:
-            self.step_seconds += time.monotonic() - started
+            self.last_ended_at = time.monotonic()
+            self.step_seconds += self.last_ended_at - started
 
     def summary(self) -> tuple[str, dict[str, float | int]]:
         """The closing line and the same figures as engine-event metadata.
 
-        Efficiency is the speed-up over the most steps that ran at once: 100 % when every step
-        slot the run used was busy from its first step to its last.
+        The wall time runs from the executor's start to the last step's end (worker shutdown
+        after it is not counted). Efficiency is the speed-up over the most steps that ran at
+        once: 100 % when every step slot the run used was busy from its first step to its last.
         """
-        wall = time.monotonic() - self.started_at
+        wall = (self.last_ended_at or time.monotonic()) - self.started_at
         speedup = self.step_seconds / wall if wall > 0 else 0.0
         efficiency = 100 * speedup / self.peak_concurrency if self.peak_concurrency else 0.0
         line = (
