@@ -43,7 +43,8 @@ class StepClock:
         speedup = self.step_seconds / wall if wall > 0 else 0.0
         efficiency = 100 * speedup / self.peak_concurrency if self.peak_concurrency else 0.0
         line = (
-            f"{len(self.steps)} steps in {wall:.1f} s; Σ step time {self.step_seconds:.1f} s; "
+            f"{len(self.steps)} step{'' if len(self.steps) == 1 else 's'} in {wall:.1f} s; "
+            f"Σ step time {self.step_seconds:.1f} s; "
             f"{speedup:.1f}× faster than one at a time; efficiency {efficiency:.0f} %"
         )
         metadata: dict[str, float | int] = {

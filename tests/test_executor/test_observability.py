@@ -36,7 +36,7 @@ def test_the_run_records_its_configuration_and_resource_use_as_tags(
 
 
 CLOSING = re.compile(
-    r"Adaptive executor: (\d+) steps in ([\d.]+) s; Σ step time ([\d.]+) s; ([\d.]+)× faster "
+    r"Adaptive executor: (\d+) steps? in ([\d.]+) s; Σ step time ([\d.]+) s; ([\d.]+)× faster "
     r"than one at a time; efficiency (\d+) %\.$"
 )
 
