@@ -17,21 +17,45 @@ from orch_assets.config import (
     launch_error,
     validate_launch_environment,
 )
+from orch_assets.executor import adaptive_executor
 from orch_assets.partitions import SCENARIOS
 
 PASSTHROUGH_KEYS = ("execution", "resources")
 
 
+def _execution_field() -> dg.Field:
+    """The ``execution`` section as Dagster builds it for a job without a config mapping, from the
+    executor's own schema (``definitions.py`` sets the adaptive executor), so that the Launchpad
+    checks its enums (``mode``, ``start_method``) and field names before launch."""
+    return dg.Field(
+        dg.Shape({"config": adaptive_executor.config_schema.as_field()}),
+        is_required=False,
+        description="Executor config, as in any job's run config.",
+    )
+
+
 def _flat_config_schema(options: type[dg.Config]) -> dict[str, dg.Field]:
     """The run options at the top level of the run config, beside the usual execution and
-    resources sections, which are passed through unchanged."""
+    resources sections; resources are passed through unchanged."""
     return {
         **options.to_fields_dict(),
-        "execution": dg.Field(dg.Permissive(), is_required=False,
-                              description="Executor config, as in any job's run config."),
+        "execution": _execution_field(),
         "resources": dg.Field(dg.Permissive(), is_required=False,
                               description="Resource config, e.g. simulation_store.data_dir."),
     }  # fmt: skip
+
+
+def _rule(error: Any) -> str:
+    """One schema error (a ``DagsterInvalidConfigError``'s entry) as one sentence; a value outside
+    an enum names the allowed values."""
+    data = error.error_data
+    enum_values = getattr(getattr(data, "config_type_snap", None), "enum_values", None)
+    if enum_values:
+        fields = (getattr(entry, "field_name", None) for entry in error.stack.entries)
+        path = ".".join(name for name in fields if name)
+        allowed = ", ".join(value.value for value in enum_values)
+        return f"{path} must be one of {allowed}, got {getattr(data, 'value_rep', '?')}"
+    return " ".join(error.message.split())
 
 
 def _launch_config(
@@ -46,7 +70,7 @@ def _launch_config(
             try:
                 return super().resolve_from_unvalidated_config(config)
             except dg.DagsterInvalidConfigError as error:
-                rules = "; ".join(" ".join(e.message.split()) for e in error.errors)
+                rules = "; ".join(_rule(e) for e in error.errors)
                 raise launch_error(ValueError(rules), job=job) from None
 
     return LaunchConfigMapping(config_fn=config_fn, config_schema=_flat_config_schema(options))

@@ -109,4 +109,6 @@ def check_census_file(value: str) -> str:
         raise ValueError(f"census_file {value!r} is not a regular file")
     if not os.access(path, os.R_OK):
         raise ValueError(f"census_file {value!r} is not readable")
+    if path.stat().st_size == 0:
+        raise ValueError(f"census_file {value!r} is empty (0 bytes)")
     return value

@@ -37,6 +37,8 @@ FIXTURE_GROUPS = {
     "observed": "readers_during_run",
     "dbt_outcomes": "safe_vars",
     "three_years": "workforce_three_years",
+    "launchpad": "launchpad",
+    "monitored_workspace": "max_runtime",
 }
 
 

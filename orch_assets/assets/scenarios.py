@@ -14,7 +14,7 @@ import dagster as dg
 from dagster_dbt import dbt_assets
 from pydantic import Field
 
-from orch_assets.config import SimulationConfig
+from orch_assets.config import InputChangePolicy, SimulationConfig
 from orch_assets.dbt.translator import EXECUTION_CLASS_TAG, ExecutionClassTranslator
 from orch_assets.partitions import SCENARIOS_BY_NAME, scenario_partitions
 from orch_assets.project import workforce_dbt_project
@@ -44,8 +44,9 @@ class ScenarioRunConfig(dg.Config):
     n_employees: int | None = Field(default=None, description="Census size; unset: the scenario's.")
     random_seed: int | None = Field(default=None, description="Seed; unset: the scenario's.")
     threads: Any = Field(default=None, description="dbt threads 1-16 or 'auto'; unset: auto.")
-    on_input_change: str | None = Field(
-        default=None, description="refuse (unset) or rebuild, when the database holds other inputs."
+    on_input_change: InputChangePolicy = Field(
+        default="refuse",
+        description="When the database holds other inputs: 'refuse' the run, or 'rebuild' it.",
     )
 
     def simulation_config(self, scenario: Scenario) -> SimulationConfig:

@@ -36,6 +36,8 @@ class NodeTiming:
     end: float
     # When the gate let it go to dbt's pool (None: ungated, it started when ready).
     admitted: float | None = None
+    # The build's thread it ran on, 1 ... threads (dbt names its threads anew in every build).
+    lane: int = 1
 
     @property
     def wait_s(self) -> float:

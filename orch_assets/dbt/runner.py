@@ -55,6 +55,9 @@ class WorkerRequest:
     # the live cap at start, ordering, and node seconds recorded by earlier runs.
     scheduling: Mapping[str, Any] = field(default_factory=dict)
     later_years_exclude: Sequence[str] = ()
+    # Counted after each year: unique_id -> {"relation": the manifest's relation_name,
+    # "year_column": a column whose value is the year (incremental tables), or None}.
+    row_counts: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.database_path.name != DATABASE_FILE_NAME:
@@ -85,6 +88,7 @@ class WorkerRequest:
                 "year_started_sql": list(self.year_started_sql),
                 "year_completed_sql": list(self.year_completed_sql),
                 "later_years_exclude": list(self.later_years_exclude),
+                "row_counts": {uid: dict(spec) for uid, spec in self.row_counts.items()},
                 **dict(self.scheduling),
             },
             default=str,

@@ -8,7 +8,8 @@ Each year's measured node times feed the critical-path priority of the following
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
@@ -24,6 +25,21 @@ def _epoch(value: str | None) -> float | None:
     if not value:
         return None
     return datetime.fromisoformat(value).replace(tzinfo=timezone.utc).timestamp()
+
+
+def _thread_number(name: str) -> tuple[int, str]:
+    digits = re.search(r"\d+", name)
+    return (int(digits.group()) if digits else -1, name)
+
+
+def thread_lanes(names: Iterable[str]) -> dict[str, int]:
+    """Each thread of one build -> 1, 2, ... in the order Python numbered them.
+
+    dbt starts a new thread pool per invocation, so the names run on from build to build
+    (``Thread-1`` and ``Thread-2`` in the first year, ``Thread-3`` and ``Thread-4`` in the next);
+    the lane is the thread's place in its own build, the same set every year.
+    """
+    return {name: lane for lane, name in enumerate(sorted(set(names), key=_thread_number), 1)}
 
 
 class BuildScheduler:
@@ -107,9 +123,12 @@ class BuildScheduler:
                 pool.detach()
                 self._pools.remove(pool)
             by_node = {t.unique_id: t for t in gated}
+            lanes = thread_lanes(thread for _, _, thread, _, _ in observed)
             for uid, cls, thread, start, end in observed:
                 gate_time = by_node.get(uid)
                 ready = gate_time.ready if gate_time else start
                 admitted = gate_time.admitted if gate_time else None
-                timings.append(NodeTiming(uid, cls, thread, ready, start, end, admitted))
+                timings.append(
+                    NodeTiming(uid, cls, thread, ready, start, end, admitted, lanes[thread])
+                )
             self.seconds.update({t.unique_id: t.end - t.start for t in timings})

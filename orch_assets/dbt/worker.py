@@ -16,7 +16,8 @@ start-up and a re-parse when ``--vars`` change.
 Protocol: one JSON object per line on the original stdout (everything dbt prints goes to stderr):
 ``ready``, ``year_start``, ``dbt_event`` (the raw dbt structured result event of each node, as
 ``dbt --log-format json`` would print it), ``log``, ``year_summary`` (results of the request's
-``summary_queries``), ``published`` (years copied to or removed from the Parquet results, see
+``summary_queries``, and the ``row_counts`` of the request's tables), ``published`` (years copied
+to or removed from the Parquet results, see
 :mod:`orch_assets.dbt.publish`), ``year_end`` and finally ``done``; ``lock_wait`` while another
 process holds the database at start, ``error`` (one line) before a non-zero exit it can explain.
 In the other direction, stdin carries JSON-lines control messages from the parent
@@ -106,6 +107,29 @@ def _run_summary_queries(con: Any, queries: dict[str, str], year: int) -> dict[s
         columns = [d[0] for d in cursor.description or []]
         results[name] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
     return results
+
+
+def _row_counts(
+    con: Any, models: dict[str, dict[str, str | None]], year: int
+) -> dict[str, dict[str, int | None]]:
+    """Rows of each table the project has built (``total``) and, where a year column is named,
+    of this year (``in_year``); a relation not built (yet) is left out. The relation names come
+    from the manifest, never from run config."""
+    import duckdb
+
+    counts: dict[str, dict[str, int | None]] = {}
+    for unique_id, spec in models.items():
+        column = spec.get("year_column")
+        in_year = f"count(*) filter (where {column} = $year)" if column else "null"
+        try:
+            total, of_year = con.execute(
+                f"select count(*), {in_year} from {spec['relation']}",
+                {"year": year} if column else None,
+            ).fetchone()
+        except duckdb.CatalogException:
+            continue
+        counts[unique_id] = {"total": total, "in_year": of_year}
+    return counts
 
 
 def _open_database(request: dict[str, Any], protocol: Protocol) -> Any:
@@ -260,7 +284,8 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
         _run_year_statements(con.cursor(), request.get("year_completed_sql", []), year)
         summary = _run_summary_queries(con.cursor(), request["summary_queries"], year)
         _sync_results(con.cursor(), request, protocol, year)
-        protocol.send("year_summary", year=year, results=summary)
+        row_counts = _row_counts(con.cursor(), request.get("row_counts") or {}, year)
+        protocol.send("year_summary", year=year, results=summary, row_counts=row_counts)
         protocol.send(
             "year_end", year=year, success=True, seconds=elapsed, counts=dict(year_state["counts"])
         )

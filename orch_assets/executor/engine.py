@@ -27,6 +27,7 @@ from orch_assets.executor.dask_cluster import DaskCluster
 from orch_assets.executor.dask_launcher import DaskLauncher
 from orch_assets.executor.event_writes import GroupCommit, grouped_event_writes, writes_through
 from orch_assets.executor.monitor import CapacityMonitor, limits_notice
+from orch_assets.executor.outcomes import run_level_copy
 from orch_assets.executor.ownership import current_scope
 from orch_assets.executor.process_launcher import ProcessLauncher
 from orch_assets.executor.run_resources import RunResources
@@ -78,7 +79,8 @@ class AdaptiveExecutor(Executor):
             else nullcontext(None)
         )
         with writes as group, writes_through(group, plan_context.log):
-            yield from self._execute(plan_context, execution_plan, group)
+            for event in self._execute(plan_context, execution_plan, group):
+                yield run_level_copy(event)
 
     def _execute(
         self,

@@ -66,3 +66,27 @@ class Outcomes:
             step_context=step_context,
             step_failure_data=StepFailureData(error=error, user_failure_data=None),
         )
+
+
+def _without_stacks(error: SerializableErrorInfo) -> SerializableErrorInfo:
+    return error._replace(
+        stack=[],
+        cause=_without_stacks(error.cause) if error.cause else None,
+        context=_without_stacks(error.context) if error.context else None,
+    )
+
+
+def run_level_copy(event: DagsterEvent) -> DagsterEvent:
+    """What the executor hands to Dagster's run loop for a step failure: the reason without its
+    traceback.
+
+    The step's own ``STEP_FAILURE`` is already in the event log with the whole traceback (written
+    where the step ran). Dagster copies the first failed step's error from this copy into the
+    run's ``RUN_FAILURE``, which would print the same 25-line traceback a second time; without
+    the stack the run's failure names the reason in one line. ``execute_job`` results keep the
+    message and the cause chain.
+    """
+    data = event.event_specific_data
+    if not event.is_step_failure or not isinstance(data, StepFailureData) or data.error is None:
+        return event
+    return event._replace(event_specific_data=data._replace(error=_without_stacks(data.error)))

@@ -25,6 +25,7 @@ from orch_assets.executor._internals import (
     SerializableErrorInfo,
     get_run_crash_explanation,
 )
+from orch_assets.executor.closing import StepClock
 from orch_assets.executor.config import AdaptiveSettings
 from orch_assets.executor.launches import Launch, Launches
 from orch_assets.executor.messages import Kind, StepLauncher, StopKind, WorkerMessage
@@ -68,6 +69,7 @@ class Scheduler:
         self._launches = Launches(start_allowance_s)
         self._interrupted = False
         self.outcomes = Outcomes(settings.fail_fast)
+        self.clock = StepClock()
 
     def _gate(self, ready: Sequence[ExecutionStep]) -> set[str]:
         return self._traits.held_by_class(ready, self._launches.by_key.keys())
@@ -204,6 +206,7 @@ class Scheduler:
 
     def _after_terminal(self, launch: Launch, event: DagsterEvent) -> Iterator[DagsterEvent]:
         self._launches.end(launch)
+        self.clock.step_ended(launch.token)
         if not event.is_step_failure:
             return
         self.outcomes.record_failure(launch.step.key, launch.stop_kind)
@@ -256,6 +259,7 @@ class Scheduler:
     def _handle_event(self, launch: Launch, event: DagsterEvent) -> Iterator[DagsterEvent]:
         if event.event_type == DagsterEventType.STEP_START:
             launch.restart_clock()
+            self.clock.step_started(launch.token, launch.step.key)
         yield event
         self._active.handle_event(event)
         if event.is_resource_init_failure and event.engine_event_data.error is not None:
@@ -290,13 +294,23 @@ class Scheduler:
         yield from self._complete(launch, event)
 
     def _finish(self) -> Iterator[DagsterEvent]:
+        """The outcome, then the closing line (the executor's last engine event in every case)."""
         if self._interrupted:
             yield self._engine_event(
                 "Adaptive executor: stopped all running steps after termination."
             )
+            yield self._closing_line()
             raise DagsterExecutionInterruptedError()
         if self.outcomes.stopping:
             summary = self.outcomes.summary(self._plan.step_keys_to_execute)
             yield self._engine_event(f"Adaptive executor: {summary}")
+            yield self._closing_line()
             if not self._active.is_complete:
                 raise self.outcomes.fail_fast_error(summary)
+            return
+        yield self._closing_line()
+
+    def _closing_line(self) -> DagsterEvent:
+        """Made last: an engine event is logged when it is made."""
+        line, metadata = self.clock.summary()
+        return self._engine_event(f"Adaptive executor: {line}.", metadata=metadata)

@@ -90,6 +90,15 @@ def _describe(rule: str, row: Mapping[str, Any], census_date: dt.date) -> str:
     return messages[rule]()
 
 
+def _is_empty(path: Path) -> bool:
+    """No bytes, or only blank lines: DuckDB's CSV sniffer would fail with its own words."""
+    with path.open("rb") as file:
+        while chunk := file.read(64 * 1024):
+            if chunk.strip():
+                return False
+    return True
+
+
 class CensusError(ValueError):
     """The census file cannot be used; the message is one line naming the file and rows."""
 
@@ -101,6 +110,11 @@ def check_census(path: Path, start_year: int) -> int:
     try:
         # One thread: rows are numbered in file order.
         con.execute("set threads = 1")
+        if _is_empty(path):
+            raise CensusError(
+                f"census_file {path} is empty; a census has a header line with the columns "
+                f"{', '.join(REQUIRED_COLUMNS)} and one line per employee"
+            )
         try:
             source = con.read_csv(str(path), header=True, all_varchar=True)
             source.create_view("source")

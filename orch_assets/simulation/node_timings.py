@@ -43,15 +43,15 @@ class NodeTimingBook:
         return {
             "orch/started_at": dg.MetadataValue.timestamp(t["start"]),
             "orch/ended_at": dg.MetadataValue.timestamp(t["end"]),
-            "orch/dbt_thread": t["thread"],
+            "orch/dbt_thread": t.get("lane", 1),
             "orch/execution_class": t["execution_class"] or "",
             "orch/slot_wait_s": float(t["wait_s"]),
         }
 
-    def timeline_metadata(self, path: Path, title: str) -> dict[str, Any]:
+    def timeline_metadata(self, path: Path, title: str, threads: int = 1) -> dict[str, Any]:
         """The chart (inline and as a path) and each year's critical path, for the final event."""
         years = [self.years[y] for y in sorted(self.years)]
-        render_timeline(years, self.parents, path, title)
+        render_timeline(years, self.parents, path, title, threads)
         lines = critical_path_lines(years, self.parents)
         text = "\n".join(f"- {year}: {line}" for year, line in lines.items())
         return {

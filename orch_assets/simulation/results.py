@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +44,22 @@ def _plain(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else value
 
 
+YEAR_COLUMN = "simulation_year"
+YEAR_ROW_COUNT_KEY = "orch/year_row_count"
+
+
+def counted_tables(manifest: Mapping[str, Any]) -> dict[str, dict[str, str | None]]:
+    """The worker's ``row_counts`` request: every model stored as a table; an incremental one
+    (a mart, one slice per year) is also counted for the year just built."""
+    counted: dict[str, dict[str, str | None]] = {}
+    for unique_id, node in manifest["nodes"].items():
+        materialized = node.get("config", {}).get("materialized")
+        if node["resource_type"] == "model" and materialized in ("table", "incremental"):
+            year_column = YEAR_COLUMN if materialized == "incremental" else None
+            counted[unique_id] = {"relation": node["relation_name"], "year_column": year_column}
+    return counted
+
+
 @dataclass(frozen=True)
 class YearResults:
     """What the worker read after one successful year."""
@@ -51,6 +67,7 @@ class YearResults:
     year: int
     summary: dict[str, Any]
     fingerprint_rows: list[dict[str, Any]]
+    row_counts: Mapping[str, Mapping[str, int | None]] = field(default_factory=dict)
 
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> YearResults:
@@ -59,16 +76,29 @@ class YearResults:
             year=message["year"],
             summary={k: _plain(v) for k, v in ((results.get("summary") or [{}])[0]).items()},
             fingerprint_rows=results.get("fingerprint") or [],
+            row_counts=message.get("row_counts") or {},
         )
 
     def metadata(self) -> dict[str, Any]:
-        """Headcount, hires, terminations, compensation... and row count of the year."""
-        snapshot = next((r for r in self.fingerprint_rows if r["model"] == SNAPSHOT_MODEL), {})
+        """Headcount, hires, terminations, compensation... of the year."""
         return {
-            **{k: v for k, v in self.summary.items() if k != "simulation_year"},
-            "dagster/row_count": snapshot.get("row_count", 0),
+            **{k: v for k, v in self.summary.items() if k != YEAR_COLUMN},
             "orch/year_fingerprint": simulation_fingerprint({self.year: self.fingerprint_rows}),
         }
+
+    def row_count_metadata(self, unique_id: str) -> dict[str, Any]:
+        """The model's own ``dagster/row_count``: its table's rows once the year is built; for an
+        incremental table also the year's rows, labelled with the year."""
+        counts = self.row_counts.get(unique_id)
+        if counts is None:
+            return {}
+        metadata: dict[str, Any] = {"dagster/row_count": counts["total"]}
+        if counts.get("in_year") is not None:
+            metadata[YEAR_ROW_COUNT_KEY] = counts["in_year"]
+            metadata["orch/row_counts"] = (
+                f"{counts['in_year']:,} rows for {self.year}; {counts['total']:,} in the table"
+            )
+        return metadata
 
 
 def years_table(results: list[YearResults]) -> dg.TableMetadataValue:

@@ -56,6 +56,7 @@ from orch_assets.simulation.results import (
     SUMMARY_MODEL,
     SUMMARY_QUERIES,
     YearResults,
+    counted_tables,
     simulation_fingerprint,
     years_table,
 )
@@ -198,6 +199,7 @@ def _simulate(
         },
         scheduling=scheduling,
         later_years_exclude=later_years_exclusions(manifest, exclude),
+        row_counts=counted_tables(manifest),
     )
     context.log.info(describe_scheduling(scheduling, threads))
     book = NodeTimingBook(manifest)
@@ -205,7 +207,7 @@ def _simulate(
     stream = _SimulationStream(
         context, manifest, translator, plan.years, partition,
         emit_only=set(selected) if subset else None, kept_rows=plan.kept_rows, timings=book,
-        timeline=(timeline, f"{simulation}: dbt nodes per thread, threads {threads}"),
+        timeline=(timeline, f"{simulation}: dbt nodes per thread, threads {threads}", threads),
     )  # fmt: skip
     step_key = context.get_step_execution_context().step.key
 
@@ -256,7 +258,7 @@ class _SimulationStream:
         emit_only: set[str] | None = None,
         kept_rows: Mapping[int, list[dict[str, Any]]] | None = None,
         timings: NodeTimingBook | None = None,
-        timeline: tuple[Path, str] | None = None,
+        timeline: tuple[Path, str, int] | None = None,
     ) -> None:
         self.context = context
         self.timings = timings or NodeTimingBook(manifest)
@@ -330,8 +332,12 @@ class _SimulationStream:
         extra = dict.fromkeys(self._result_keys, metadata)
         for raw in self._pending:
             unique_id = raw.get("data", {}).get("node_info", {}).get("unique_id", "")
+            node_metadata = {
+                **self.timings.node_metadata(year.year, unique_id),
+                **year.row_count_metadata(unique_id),
+            }
             yield from dbt_node_events(
                 self.context, self.manifest, self.translator, raw, year.year, final, extra,
-                self.partition, self.timings.node_metadata(year.year, unique_id),
+                self.partition, node_metadata,
             )  # fmt: skip
         self._pending.clear()

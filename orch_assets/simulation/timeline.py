@@ -55,25 +55,31 @@ def critical_path_lines(
     }
 
 
+def timeline_lanes(years: Sequence[YearTimeline], threads: int) -> int:
+    """The chart's lanes: the build's dbt threads, 1 ... ``threads`` (more if a build had more)."""
+    return max([threads, *(t.get("lane", 1) for y in years for t in y.timings)])
+
+
 def render_timeline(
     years: Sequence[YearTimeline],
     parents: Mapping[str, Sequence[str]],
     path: Path,
     title: str,
+    threads: int = 1,
 ) -> Path:
-    """Draws every year's nodes as bars (x: seconds since the year started) into ``path``."""
+    """Draws every year's nodes as bars (x: seconds since the year started) into ``path``, one
+    lane per dbt thread of the build (a node's ``lane``), the same lanes every year."""
     from matplotlib.patches import Patch
 
     figure = new_figure((4 + 3.2 * max(1, len(years)), 4.2), 100)
     axes_list = figure.subplots(1, max(1, len(years)), sharey=True, squeeze=False)[0]
-    lanes = sorted({t["thread"] for y in years for t in y.timings})
-    lane_of = {name: index for index, name in enumerate(lanes)}
+    lanes = timeline_lanes(years, threads)
     for axes, year in zip(axes_list, years, strict=False):
         origin = min((t["ready"] for t in year.timings), default=0.0)
         critical = set(year.critical_path(parents)[1])
         for t in year.timings:
             axes.barh(
-                lane_of[t["thread"]], t["end"] - t["start"], left=t["start"] - origin,
+                t.get("lane", 1) - 1, t["end"] - t["start"], left=t["start"] - origin,
                 color=CLASS_COLOURS.get(t["execution_class"], CLASS_COLOURS[None]),
                 edgecolor="black" if t["unique_id"] in critical else "none", linewidth=1.2,
                 height=0.8,
@@ -82,7 +88,7 @@ def render_timeline(
         axes.set_title(f"{year.year}\ncritical path {seconds:.1f} s of {year.wall_seconds:.1f} s",
                        fontsize=9)  # fmt: skip
         axes.set_xlabel("seconds")
-    axes_list[0].set_yticks(range(len(lanes)), [f"dbt thread {i + 1}" for i in range(len(lanes))])
+    axes_list[0].set_yticks(range(lanes), [f"dbt thread {i + 1}" for i in range(lanes)])
     figure.legend(
         handles=[Patch(color=c, label=str(k or "test / seed")) for k, c in CLASS_COLOURS.items()]
         + [Patch(facecolor="white", edgecolor="black", label="critical path")],

@@ -1,12 +1,20 @@
 """Run tags, the live cap seen by steps, and logs that stay with their step under threads."""
 
+import re
 from collections import Counter
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, instance_for_test
 
 from tests.test_executor import jobs
-from tests.test_executor.support import entries, events_of, max_overlap, run, step_intervals
+from tests.test_executor.support import (
+    engine_messages,
+    entries,
+    events_of,
+    max_overlap,
+    run,
+    step_intervals,
+)
 
 
 @pytest.mark.parametrize("mode", ["thread", "process"])
@@ -24,6 +32,31 @@ def test_the_run_records_its_configuration_and_resource_use_as_tags(
     )
     assert int(tags["orch/peak_rss_bytes"]) > 50 * 1024**2
     assert float(tags["orch/mean_cpu_percent"]) >= 0
+    _assert_closing_line(executor_instance, result.run_id, mode)
+
+
+CLOSING = re.compile(
+    r"Adaptive executor: (\d+) steps? in ([\d.]+) s; Σ step time ([\d.]+) s; ([\d.]+)× faster "
+    r"than one at a time; efficiency (\d+) %\.$"
+)
+
+
+def _assert_closing_line(instance: DagsterInstance, run_id: str, mode: str) -> None:
+    """The run's last engine event from the executor sums up its parallelism."""
+    last = [m for m in engine_messages(instance, run_id) if m.startswith("Adaptive executor:")][-1]
+    match = CLOSING.match(last)
+    assert match, last
+    steps, wall, step_time, speedup, efficiency = match.groups()
+    intervals = step_intervals(instance, run_id).values()
+    logged_step_time = sum(i.end - i.start for i in intervals)
+    assert int(steps) == 8
+    assert 8 * 0.5 <= float(step_time) <= logged_step_time + 8 * 0.5
+    assert max(i.end for i in intervals) - min(i.start for i in intervals) <= float(wall) + 0.1
+    assert float(speedup) == pytest.approx(float(step_time) / float(wall), abs=0.06)
+    # Threads start at once; process mode's worker start-up counts in the wall time.
+    assert mode != "thread" or float(speedup) > 1.2, "two at a time"
+    peak = max_overlap(intervals)
+    assert int(efficiency) == pytest.approx(100 * float(speedup) / peak, abs=3)
 
 
 @pytest.mark.parametrize("mode", ["thread", "process"])

@@ -64,8 +64,10 @@ def test_a_valid_census_passes_and_many_bad_rows_are_counted_after_the_first_thr
 @pytest.mark.parametrize(
     ("content", "message"),
     [("employee_id,hire_date\nE1,2015-01-01\n", r"lacks the columns birth_date, level_id, department, annual_salary"),
-     ("employee_id,birth_date,hire_date,level_id,department,annual_salary\n", r"has no rows")],
-    ids=["missing-columns", "header-only"],
+     ("employee_id,birth_date,hire_date,level_id,department,annual_salary\n", r"has no rows"),
+     ("", r"is empty; a census has a header line with the columns employee_id, "),
+     ("\n \n\n", r"is empty; a census has a header line")],
+    ids=["missing-columns", "header-only", "empty", "blank-lines"],
 )  # fmt: skip
 def test_a_census_without_the_columns_or_rows_is_refused(
     tmp_path: Path, content: str, message: str
@@ -75,6 +77,18 @@ def test_a_census_without_the_columns_or_rows_is_refused(
 
     with pytest.raises(CensusError, match=message):
         check_census(path, start_year=2025)
+
+
+def test_an_empty_census_file_is_refused_at_launch_as_empty(
+    instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    census = tmp_path / "census.csv"
+    census.touch()
+
+    with pytest.raises(Exception, match=rf"census_file '{census}' is empty \(0 bytes\)$"):
+        run_simulation(instance, tmp_path / "data", census_file=str(census))
+
+    assert instance.get_runs() == []
 
 
 def _step_failure(result: dg.JobExecutionResult) -> str:
@@ -97,6 +111,27 @@ def test_a_future_hire_date_fails_the_run_before_the_dbt_worker_starts(
     logs = [e.user_message for e in instance.all_logs(result.run_id)]
     assert not any("dbt worker" in m for m in logs)
     assert not (tmp_path / "data").exists(), "nothing is written"
+    # The reason once with its traceback (the step's failure), once more as the run's one line.
+    step_failure, run_failure = (
+        _error_text(instance, result.run_id, kind)
+        for kind in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE)
+    )
+    assert step_failure.startswith("dagster._core.definitions.events.Failure: census_file ")
+    assert step_failure.count("Stack Trace:") == 1
+    assert run_failure == step_failure.splitlines()[0] + "\n", "no second traceback"
+
+
+def _error_text(instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType) -> str:
+    (entry,) = instance.get_records_for_run(run_id, of_type=kind).records
+    event = entry.event_log_entry.dagster_event
+    assert event is not None
+    data = (
+        event.step_failure_data
+        if kind == dg.DagsterEventType.STEP_FAILURE
+        else event.job_failure_data
+    )
+    assert data.error is not None
+    return data.error.to_string()
 
 
 @pytest.fixture

@@ -43,6 +43,53 @@ def three_years(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ThreeYears
         yield ThreeYears(instance, data_dir, result)
 
 
+def _metadata_by_year(result: dg.JobExecutionResult, asset: str) -> dict[int, dict]:
+    return {
+        int((m := event.materialization.metadata)["simulation_year"].value): {  # type: ignore[arg-type]
+            key: value.value for key, value in m.items()
+        }
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey(asset)
+    }
+
+
+def test_each_model_reports_its_own_row_count_and_marts_the_year_and_the_table_total(
+    three_years: ThreeYears,
+) -> None:
+    """fct_workforce_summary reported the snapshot's row count; marts reported one year's rows
+    as the table's."""
+    db = database(three_years.data_dir)
+    for mart in ("fct_workforce_summary", "fct_workforce_snapshot", "fct_yearly_events"):
+        per_year = dict(query(db, f"select simulation_year, count(*) from {mart} group by 1"))
+        for year, metadata in _metadata_by_year(three_years.result, mart).items():
+            assert metadata["orch/year_row_count"] == per_year[year], (mart, year)
+            total = sum(n for y, n in per_year.items() if y <= year)
+            assert metadata["dagster/row_count"] == total, (mart, year)
+            assert metadata["orch/row_counts"] == (
+                f"{per_year[year]:,} rows for {year}; {total:,} in the table"
+            )
+    [(state_rows,)] = query(db, "select count(*) from int_employee_state_by_year")
+    final_state = _metadata_by_year(three_years.result, "int_employee_state_by_year")[2027]
+    assert final_state["dagster/row_count"] == state_rows
+    assert "orch/year_row_count" not in final_state, "a table rebuilt each year has no year count"
+
+
+def test_the_models_dbt_threads_are_lanes_1_to_threads_the_same_every_year(
+    three_years: ThreeYears,
+) -> None:
+    """The lanes were dbt's thread names, which run on from year to year (a new pair each)."""
+    lanes: dict[int, set[int]] = {}
+    for event in three_years.result.get_asset_materialization_events():
+        metadata = event.materialization.metadata
+        if "orch/dbt_thread" in metadata:
+            year = metadata["simulation_year"].value
+            lanes.setdefault(year, set()).add(metadata["orch/dbt_thread"].value)
+
+    assert sorted(lanes) == [2025, 2026, 2027]
+    assert all(used <= {1, 2} for used in lanes.values()), lanes
+    assert set().union(*lanes.values()) == {1, 2}
+
+
 def test_three_year_simulation_reconciles_every_year(three_years: ThreeYears) -> None:
     instance, result = three_years.instance, three_years.result
 
