@@ -189,7 +189,8 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
             )
             year_state["counts"][f"{unique_id.split('.', 1)[0]}:{status}"] += 1
             if status in FAILED_STATUSES:
-                message = raw.get("run_result", {}).get("message") or ""
+                # One line: a test's runtime error spans several ("Runtime Error in test...").
+                message = " ".join((raw.get("run_result", {}).get("message") or "").split())
                 year_state["failures"].append(f"{unique_id} ({status}): {message}")
         if event.info.level == "error":
             year_state["errors"].append(event.info.msg)
