@@ -40,6 +40,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -143,6 +144,14 @@ def _sync_results(con: Any, request: dict[str, Any], protocol: Protocol, year: i
                   seconds=round(time.perf_counter() - started, 3))  # fmt: skip
 
 
+def _wait_published(pending: list[Future[None]], block: bool) -> None:
+    """Re-raises a failed publish; with ``block``, waits for every publish first."""
+    for future in list(pending):
+        if block or future.done():
+            future.result()
+            pending.remove(future)
+
+
 def run(request: dict[str, Any], protocol: Protocol) -> int:
     started = time.perf_counter()
     # The database first: a reader's lock is met (and waited for) before seconds of dbt import.
@@ -204,6 +213,12 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
             )
 
     runner = dbtRunner(manifest=manifest, callbacks=[on_event])
+    # A finished year is published (Parquet copies, publish.py) while the next year builds: one
+    # thread, so years are published in order, each on a cursor of its own, which reads the
+    # committed year while dbt writes the next. publish_year still lists a year only once all its
+    # tables are in place; the worker waits for every publish before it ends.
+    publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
+    publishing: list[Future[None]] = []
     base_args = ["build", *common_args, "--threads", str(request["threads"])]
     if request.get("select"):
         base_args += ["--select", *request["select"]]
@@ -248,6 +263,7 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
             "node_timings", year=year, seconds=elapsed, timings=[t.to_message() for t in timings]
         )
         if not result.success:
+            _wait_published(publishing, block=True)
             protocol.send(
                 "year_end",
                 year=year,
@@ -260,11 +276,14 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
             return 1
         _run_year_statements(con.cursor(), request.get("year_completed_sql", []), year)
         summary = _run_summary_queries(con.cursor(), request["summary_queries"], year)
-        _sync_results(con.cursor(), request, protocol, year)
+        _wait_published(publishing, block=False)
+        publishing.append(publisher.submit(_sync_results, con.cursor(), request, protocol, year))
         protocol.send("year_summary", year=year, results=summary)
         protocol.send(
             "year_end", year=year, success=True, seconds=elapsed, counts=dict(year_state["counts"])
         )
+    _wait_published(publishing, block=True)
+    publisher.shutdown()
     protocol.send("done", seconds=round(time.perf_counter() - started, 3))
     return 0
 
