@@ -50,25 +50,31 @@ def year_nodes(log: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
             name = found.group(1).split()[-1].split(".")[-1]
             if name in by_name:
                 builds[-1][by_name[name]] = float(found.group(2))
-    rows = []
-    for seconds in (b for b in builds if b):
-        finish: dict[str, float] = {}
-
-        def chain(uid: str, seconds: dict[str, float] = seconds) -> float:
-            if uid not in finish:
-                parents = manifest["nodes"][uid].get("depends_on", {}).get("nodes", [])
-                finish[uid] = seconds[uid] + max(
-                    (chain(p) for p in parents if p in seconds), default=0.0
-                )
-            return finish[uid]
-
-        rows.append({
+    return [
+        {
             "nodes": len(seconds),
             "models": sum(s for u, s in seconds.items() if u.startswith("model.")),
             "tests": sum(s for u, s in seconds.items() if u.startswith("test.")),
-            "critical": max(chain(u) for u in seconds),
-        })  # fmt: skip
-    return rows
+            "critical": critical_path(seconds, manifest),
+        }
+        for seconds in builds
+        if seconds
+    ]
+
+
+def critical_path(seconds: dict[str, float], manifest: dict[str, Any]) -> float:
+    """The longest chain of dependent nodes of one build, by their seconds."""
+    finish: dict[str, float] = {}
+
+    def chain(uid: str) -> float:
+        if uid not in finish:
+            parents = manifest["nodes"][uid].get("depends_on", {}).get("nodes", [])
+            finish[uid] = seconds[uid] + max(
+                (chain(p) for p in parents if p in seconds), default=0.0
+            )
+        return finish[uid]
+
+    return max(chain(u) for u in seconds)
 
 
 def run_job(repo: Path, work: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
@@ -114,7 +120,9 @@ def report(results: dict[str, list[dict[str, Any]]], imports: dict[str, list[flo
     for key, label in (("wall", "wall s"), ("models", "Σ model s"), ("tests", "Σ test s"),
                        ("nodes", "nodes"), ("critical", "critical path s")):  # fmt: skip
         for i in range(n_years):
-            this, base = (med([r["years"][i][key] for r in results[n]]) for n in ("this", "baseline"))
+            this, base = (
+                med([r["years"][i][key] for r in results[n]]) for n in ("this", "baseline")
+            )
             row(f"year {i + 1} {label}", this, base)
 
 

@@ -37,6 +37,7 @@ FIXTURE_GROUPS = {
     "observed": "readers_during_run",
     "dbt_outcomes": "safe_vars",
     "three_years": "workforce_three_years",
+    "rules_outcomes": "model_rules",
 }
 
 
