@@ -35,8 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 YEAR_DONE = re.compile(r"Year (\d{4}) done in ([\d.]+) s")
 BUILD_START = "Running with dbt="
 # "12 of 55 OK created sql table model main.int_x .... [OK in 0.65s]", "8 of 55 PASS test_name ...
-# [PASS in 0.40s]", "5 of 55 OK loaded seed file main.departments ... [INSERT 6 in 0.73s]"
-NODE_DONE = re.compile(r"\d+ of \d+ (?!START)(.*?) \.{3,} \[.*? in ([\d.]+)s\]")
+# [PASS in 0.40s]" (no dots after a long name), "5 of 55 OK loaded seed file main.departments ...
+# [INSERT 6 in 0.73s]"
+NODE_DONE = re.compile(r"\d+ of \d+ (?!START)(.*?)[ .]*\[[^\]]*? in ([\d.]+)s\]")
 
 
 def year_nodes(log: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:

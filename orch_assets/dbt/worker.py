@@ -17,7 +17,8 @@ Protocol: one JSON object per line on the original stdout (everything dbt prints
 ``ready``, ``year_start``, ``dbt_event`` (the raw dbt structured result event of each node, as
 ``dbt --log-format json`` would print it), ``log``, ``year_summary`` (results of the request's
 ``summary_queries``), ``published`` (years copied to or removed from the Parquet results, see
-:mod:`orch_assets.dbt.publish`), ``year_end`` and finally ``done``; ``lock_wait`` while another
+:mod:`orch_assets.dbt.publish`; a year's may come after the next ``year_start``: it is published
+while the next year builds), ``year_end`` and finally ``done``; ``lock_wait`` while another
 process holds the database at start, ``error`` (one line) before a non-zero exit it can explain.
 In the other direction, stdin carries JSON-lines control messages from the parent
 (:mod:`orch_assets.dbt.control`), routed by ``type`` to :data:`CONTROL_HANDLERS`; its end of
