@@ -6,12 +6,13 @@ Each repeat runs `dagster job execute -j workforce_simulation` once with this ch
 once with the baseline's (a git worktree of --baseline, removed at exit; model_gate.checkout),
 alternating which goes first, each on fresh DuckDB files and a fresh DAGSTER_HOME; and, as often,
 `python -c "import orch_assets.definitions"` of each (the code location's import, which
-`dagster job execute` pays before RUN_START). Per run, from the CLI output and the dbt worker's
-log (`dbt_logs/dbt.log`, one `Running with dbt=` per year's build, a line per finished node with
-its seconds): the wall of the CLI and per year the worker's wall, Σ model seconds, Σ test seconds,
-node count and critical path (the longest chain of dependent nodes, by their seconds, through the
-manifest's `depends_on`). Reported: medians, ratios this/baseline, and whether every run gave
-identical outputs (fingerprint of fct_workforce_snapshot and fct_yearly_events).
+`dagster job execute` pays before RUN_START). Per run: the wall and the CPU (user + system of the
+CLI and every process it waited for, the dbt worker included) of the CLI; and per year, from the
+CLI output and the dbt worker's log (`dbt_logs/dbt.log`, one `Running with dbt=` per year's build,
+a line per finished node with its seconds), the worker's wall, Σ model seconds, Σ test seconds,
+the node count and the critical path (the longest chain of dependent nodes, by their seconds,
+through the manifest's `depends_on`). Reported: medians, ratios this/baseline, and whether every
+run gave identical outputs (fingerprint of fct_workforce_snapshot and fct_yearly_events).
 """
 
 from __future__ import annotations
@@ -81,10 +82,16 @@ def critical_path(seconds: dict[str, float], manifest: dict[str, Any]) -> float:
 def run_job(repo: Path, work: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
     command, env = job_command(work, repo, employees, years, threads)
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=repo, capture_output=True, text=True, check=False)
+    proc = subprocess.Popen(
+        command, env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert proc.stdout is not None
+    output = proc.stdout.read()
+    # CPU of the CLI and every process it waited for (the dbt worker included): less moved by
+    # other work on a shared machine than the wall.
+    _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
-    output = done.stdout + done.stderr
-    if done.returncode != 0:
+    if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"run failed ({repo}):\n{output[-3000:]}")
     manifest = json.loads((repo / "dbt_project" / "target" / "manifest.json").read_text())
     data = work / "data" / "baseline"
@@ -92,6 +99,7 @@ def run_job(repo: Path, work: Path, employees: int, years: int, threads: int) ->
     walls = [float(s) for _, s in YEAR_DONE.findall(output)]
     return {
         "wall": wall,
+        "cpu": usage.ru_utime + usage.ru_stime,
         "years": [{"wall": w, **n} for w, n in zip(walls, nodes, strict=True)],
         "fingerprint": fingerprint(data / "workforce.duckdb"),
     }
@@ -116,6 +124,10 @@ def report(results: dict[str, list[dict[str, Any]]], imports: dict[str, list[flo
 
     print("| measure | this | baseline | this / baseline |\n|---|---|---|---|")
     row("run wall s (CLI)", *(med([r["wall"] for r in results[n]]) for n in ("this", "baseline")))
+    row(
+        "run CPU s (CLI + worker)",
+        *(med([r["cpu"] for r in results[n]]) for n in ("this", "baseline")),
+    )
     row("import orch_assets.definitions s", med(imports["this"]), med(imports["baseline"]))
     n_years = min(len(r["years"]) for runs in results.values() for r in runs)
     for key, label in (("wall", "wall s"), ("models", "Σ model s"), ("tests", "Σ test s"),
@@ -148,7 +160,8 @@ def main() -> None:
                 result = run_job(repos[name], work, args.employees, args.years, args.threads)
                 results[name].append(result)
                 shutil.rmtree(work, ignore_errors=True)
-                print(f"repeat {repeat + 1} {name}: wall {result['wall']:.2f} s, import "
+                print(f"repeat {repeat + 1} {name}: wall {result['wall']:.2f} s, CPU "
+                      f"{result['cpu']:.2f} s, import "
                       f"{imports[name][-1]:.2f} s", flush=True)  # fmt: skip
     print(f"\n{args.employees} employees x {args.years} years, dbt threads {args.threads}, "
           f"medians of {args.repeats} (interleaved); baseline {args.baseline}")  # fmt: skip
