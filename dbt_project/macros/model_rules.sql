@@ -18,9 +18,12 @@
                 where: "simulation_year = __simulation_year__"   # as for any test
 
     A rule is the name of a generic test (dbt's not_null, unique, accepted_values,
-    relationships, or one of tests/generic/) with its arguments; that test's own macro writes
-    its SQL, so a rule means exactly what the test of that name means. dbt renders `ref(...)`
-    in the arguments when it parses the test, so the test depends on every model a rule reads.
+    relationships, or tests/generic/'s accepted_range, unique_combination_of_columns,
+    expression_is_true) with its arguments; that test's own macro writes its SQL, so a rule means
+    exactly what the test of that name means. Another generic test needs one more branch in
+    model_rules_check: dbt gives a test only the macros its macros call by name. dbt renders
+    `ref(...)` in the arguments when it parses the test, so the test depends on every model a
+    rule reads.
 
     Each rule's failing rows are counted (a row of the rule's query: a null, a duplicated value,
     an unaccepted value...). If any rule fails, the test raises one error that names, on one
