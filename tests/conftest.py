@@ -39,6 +39,7 @@ FIXTURE_GROUPS = {
     "three_years": "workforce_three_years",
     "launchpad": "launchpad",
     "monitored_workspace": "max_runtime",
+    "rules_outcomes": "model_rules",
 }
 
 

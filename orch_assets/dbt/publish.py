@@ -1,7 +1,8 @@
 """Per-year Parquet copies of tables, for readers while a writer holds the DuckDB file.
 
 DuckDB lets no other process open a file while one writes it, so after each finished year the
-dbt worker copies that year's rows of the published tables to
+dbt worker copies that year's rows of the published tables (in a thread, while the next year
+builds) to
 
     <results_dir>/<table>/simulation_year=<year>/part-0.parquet
 

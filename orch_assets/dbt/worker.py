@@ -17,9 +17,10 @@ Protocol: one JSON object per line on the original stdout (everything dbt prints
 ``ready``, ``year_start``, ``dbt_event`` (the raw dbt structured result event of each node, as
 ``dbt --log-format json`` would print it), ``log``, ``year_summary`` (results of the request's
 ``summary_queries``, and the ``row_counts`` of the request's tables), ``published`` (years copied
-to or removed from the Parquet results, see
-:mod:`orch_assets.dbt.publish`), ``year_end`` and finally ``done``; ``lock_wait`` while another
-process holds the database at start, ``error`` (one line) before a non-zero exit it can explain.
+to or removed from the Parquet results, see :mod:`orch_assets.dbt.publish`; a year's may come after
+the next ``year_start``: it is published while the next year builds), ``year_end`` and finally
+``done``; ``lock_wait`` while another process holds the database at start, ``error`` (one line)
+before a non-zero exit it can explain.
 In the other direction, stdin carries JSON-lines control messages from the parent
 (:mod:`orch_assets.dbt.control`), routed by ``type`` to :data:`CONTROL_HANDLERS`; its end of
 file, or the death of the parent (``parent_pid`` in the request), ends the worker within a second.
@@ -41,6 +42,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
@@ -167,6 +169,14 @@ def _sync_results(con: Any, request: dict[str, Any], protocol: Protocol, year: i
                   seconds=round(time.perf_counter() - started, 3))  # fmt: skip
 
 
+def _wait_published(pending: list[Future[None]], block: bool) -> None:
+    """Re-raises a failed publish; with ``block``, waits for every publish first."""
+    for future in list(pending):
+        if block or future.done():
+            future.result()
+            pending.remove(future)
+
+
 def run(request: dict[str, Any], protocol: Protocol) -> int:
     started = time.perf_counter()
     # The database first: a reader's lock is met (and waited for) before seconds of dbt import.
@@ -213,7 +223,8 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
             )
             year_state["counts"][f"{unique_id.split('.', 1)[0]}:{status}"] += 1
             if status in FAILED_STATUSES:
-                message = raw.get("run_result", {}).get("message") or ""
+                # One line: a test's runtime error spans several ("Runtime Error in test...").
+                message = " ".join((raw.get("run_result", {}).get("message") or "").split())
                 year_state["failures"].append(f"{unique_id} ({status}): {message}")
         if event.info.level == "error":
             year_state["errors"].append(event.info.msg)
@@ -227,6 +238,12 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
             )
 
     runner = dbtRunner(manifest=manifest, callbacks=[on_event])
+    # A finished year is published (Parquet copies, publish.py) while the next year builds: one
+    # thread, so years are published in order, each on a cursor of its own, which reads the
+    # committed year while dbt writes the next. publish_year still lists a year only once all its
+    # tables are in place; the worker waits for every publish before it ends.
+    publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
+    publishing: list[Future[None]] = []
     base_args = ["build", *common_args, "--threads", str(request["threads"])]
     if request.get("select"):
         base_args += ["--select", *request["select"]]
@@ -271,6 +288,7 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
             "node_timings", year=year, seconds=elapsed, timings=[t.to_message() for t in timings]
         )
         if not result.success:
+            _wait_published(publishing, block=True)
             protocol.send(
                 "year_end",
                 year=year,
@@ -283,12 +301,15 @@ def run(request: dict[str, Any], protocol: Protocol) -> int:
             return 1
         _run_year_statements(con.cursor(), request.get("year_completed_sql", []), year)
         summary = _run_summary_queries(con.cursor(), request["summary_queries"], year)
-        _sync_results(con.cursor(), request, protocol, year)
+        _wait_published(publishing, block=False)
+        publishing.append(publisher.submit(_sync_results, con.cursor(), request, protocol, year))
         row_counts = _row_counts(con.cursor(), request.get("row_counts") or {}, year)
         protocol.send("year_summary", year=year, results=summary, row_counts=row_counts)
         protocol.send(
             "year_end", year=year, success=True, seconds=elapsed, counts=dict(year_state["counts"])
         )
+    _wait_published(publishing, block=True)
+    publisher.shutdown()
     protocol.send("done", seconds=round(time.perf_counter() - started, 3))
     return 0
 

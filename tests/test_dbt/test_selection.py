@@ -128,5 +128,5 @@ def test_later_years_keep_tests_that_also_read_a_yearly_model_and_drop_switched_
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     excluded = later_years_exclusions(manifest, ["int_cola_events"])
     assert "stg_census" in excluded
-    assert not [n for n in excluded if n.startswith("relationships_fct_workforce_snapshot")]
+    assert not [n for n in excluded if n.startswith("model_rules_fct_workforce_snapshot")]
     assert [n for n in excluded if "int_cola_events" in n]
