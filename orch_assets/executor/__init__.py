@@ -16,10 +16,11 @@ from orch_assets.executor.run_tags import (
     PEAK_CONCURRENCY_TAG,
     PEAK_RSS_TAG,
 )
-from orch_assets.executor.steps import CLASS_TAG, TIMEOUT_TAG
+from orch_assets.executor.steps import CLASS_TAG, ISOLATE_TAG, TIMEOUT_TAG
 
 __all__ = [
     "CLASS_TAG",
+    "ISOLATE_TAG",
     "LIVE_CAP_ENV",
     "LIVE_CAP_RUN_ID_ENV",
     "MAX_CONCURRENT_TAG",

@@ -18,14 +18,17 @@ internals:
 * :func:`use_compute_log_manager` gives the ephemeral instance of a step on a Dask worker the
   run instance's compute log manager, so the step's stdout/stderr land where the UI reads them;
 * :func:`event_log_handlers` and :func:`store_step_events` let thread mode write the events of
-  concurrent steps in one SQLite transaction (see ``event_writes``).
+  concurrent steps in one SQLite transaction (see ``event_writes``);
+* :func:`derive_log_handler` and :func:`swap_log_handler` let thread mode give a run's log
+  manager (and every step context made from it) a Dagster log handler of its own class
+  (``run_log_handler``).
 """
 
 import asyncio
 import logging
 from collections import ChainMap
-from collections.abc import Callable, Collection, MutableSequence, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Collection, Mapping, MutableSequence, Sequence
+from typing import Any, TypeVar, cast
 
 from dagster import DagsterInstance
 from dagster._config.pythonic_config import IAttachDifferentObjectToOpContext
@@ -87,7 +90,7 @@ from dagster._core.execution.step_dependency_config import (
 from dagster._core.execution.tags import get_tag_concurrency_limits_config
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.instance.types import _EventListenerLogHandler as EventListenerLogHandler
-from dagster._core.log_manager import DagsterLogManager
+from dagster._core.log_manager import DagsterLogHandler, DagsterLogManager
 from dagster._core.storage.compute_log_manager import ComputeLogManager
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.tags import PRIORITY_TAG
@@ -114,6 +117,7 @@ __all__ = [
     "DagsterEventType",
     "DagsterExecutionInterruptedError",
     "DagsterInstance",
+    "DagsterLogHandler",
     "DagsterLogManager",
     "EngineEventData",
     "EventGenerationManager",
@@ -146,6 +150,8 @@ __all__ = [
     "create_context_free_log_manager",
     "create_execution_plan",
     "dagster_event_sequence_for_step",
+    "dagster_log_handler",
+    "derive_log_handler",
     "event_log_handlers",
     "execute_plan_iterator",
     "get_required_resource_keys_to_init",
@@ -161,6 +167,7 @@ __all__ = [
     "serializable_error_info_from_exc_info",
     "single_step_plan",
     "store_step_events",
+    "swap_log_handler",
     "trigger_hooks",
     "use_compute_log_manager",
 ]
@@ -268,6 +275,42 @@ def event_log_handlers(log_manager: DagsterLogManager) -> MutableSequence[loggin
     if not isinstance(handlers, list):
         raise TypeError(f"unexpected handler sequence {type(handlers).__name__}")
     return handlers
+
+
+H = TypeVar("H", bound=DagsterLogHandler)
+
+
+def derive_log_handler(
+    cls: type[H], handler: DagsterLogHandler, extra_metadata: Mapping[str, str] | None = None
+) -> H:
+    """A handler of class ``cls`` with ``handler``'s metadata (plus ``extra_metadata``), loggers
+    and handler list (the same list object, as ``DagsterLogHandler.with_tags`` shares it)."""
+    metadata = cast("Any", {**handler.metadata, **(extra_metadata or {})})
+    return cls(
+        metadata=metadata,
+        loggers=handler._loggers,  # noqa: SLF001
+        handlers=handler._handlers,  # noqa: SLF001
+    )
+
+
+def dagster_log_handler(log_manager: DagsterLogManager) -> DagsterLogHandler:
+    """The handler through which ``log_manager`` turns log calls into events."""
+    return log_manager._dagster_handler  # noqa: SLF001
+
+
+def swap_log_handler(
+    log_manager: DagsterLogManager, handler: DagsterLogHandler
+) -> DagsterLogHandler:
+    """Make ``handler`` the Dagster handler of ``log_manager``; return the one it replaces.
+
+    Only while no Python log capture is on (``begin_python_log_capture`` attaches the handler
+    to the managed loggers): the executor swaps before any step and back after the last.
+    """
+    old = log_manager._dagster_handler  # noqa: SLF001
+    log_manager.removeHandler(old)
+    log_manager._dagster_handler = handler  # noqa: SLF001
+    log_manager.addHandler(handler)
+    return old
 
 
 def is_plain_step_event(entry: EventLogEntry) -> bool:

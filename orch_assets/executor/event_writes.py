@@ -53,6 +53,7 @@ from orch_assets.executor._internals import (
     event_log_handlers,
 )
 from orch_assets.executor.group_commit import WRITE_BEHIND_TYPES, GroupCommit
+from orch_assets.executor.run_log_handler import run_log_handler
 
 __all__ = [
     "SWITCH_ENV",
@@ -108,7 +109,11 @@ def grouped_event_writes(instance: DagsterInstance) -> Iterator[GroupCommit | No
 
 @contextmanager
 def writes_through(group: GroupCommit | None, log: DagsterLogManager) -> Iterator[None]:
-    """For the block, events logged through ``log`` (and its step contexts) go to ``group``."""
+    """For the block, events logged through ``log`` (and its step contexts) go to ``group``.
+
+    ``log`` also logs through a :class:`RunLogHandler` for the block: no handler lock is held
+    while a write waits for the writer, and the writer's own records never reach the run.
+    """
     handlers = event_log_handlers(log)
     index = next((i for i, h in enumerate(handlers) if type(h) is EventListenerLogHandler), None)
     if group is None or index is None:
@@ -119,7 +124,8 @@ def writes_through(group: GroupCommit | None, log: DagsterLogManager) -> Iterato
     replacement.setLevel(original.level)
     handlers[index] = replacement
     try:
-        yield
+        with run_log_handler(log):
+            yield
     finally:
         group.flush()
         handlers[index] = original
