@@ -161,6 +161,7 @@ __all__ = [
     "get_tag_concurrency_limits_config",
     "get_transitive_required_resource_keys",
     "give_step_own_event_loop",
+    "handles_events_as_dagster_does",
     "is_plain_step_event",
     "priority_sort_key",
     "resource_initialization_manager",
@@ -319,6 +320,19 @@ def is_plain_step_event(entry: EventLogEntry) -> bool:
     return event is None or event.event_type in STEP_EVENT_TYPES
 
 
+_EVENT_HANDLING_METHODS = ("handle_new_event", "should_store_event")
+
+
+def handles_events_as_dagster_does(instance: DagsterInstance) -> bool:
+    """Whether ``handle_new_event`` is Dagster's own: neither overridden by the instance's class
+    (``instance_class`` in dagster.yaml) nor replaced or wrapped on the instance object."""
+    cls = type(instance)
+    return all(
+        getattr(cls, name) is getattr(DagsterInstance, name) and name not in vars(instance)
+        for name in _EVENT_HANDLING_METHODS
+    )
+
+
 INSERT_ROWS_PER_STATEMENT = 500
 """Rows per multi-row INSERT (7 parameters a row; SQLite allows 32766 per statement)."""
 
@@ -330,12 +344,15 @@ def store_step_events(instance: DagsterInstance, entries: Sequence[EventLogEntry
     ``prepare_insert_event``), in entry order.
 
     Only for the storage class whose ``store_event`` is known to be "insert one row into the run
-    shard" for plain step events, and only while nobody subscribed to the run's events in this
-    process (``handle_new_event`` would call them); otherwise the caller uses
+    shard" for plain step events, only for an instance whose event handling is Dagster's own
+    (:func:`handles_events_as_dagster_does`), and only while nobody subscribed to the run's events
+    in this process (``handle_new_event`` would call them); otherwise the caller uses
     ``handle_new_event`` per entry.
     """
     storage = instance.event_log_storage
     if type(storage) is not SqliteEventLogStorage or not entries:
+        return False
+    if not handles_events_as_dagster_does(instance):
         return False
     run_id = entries[0].run_id
     if instance._subscribers.get(run_id):  # noqa: SLF001

@@ -25,8 +25,10 @@ in one transaction, in queue order. The executor's run-tag writes go through the
   them; the events themselves (type, content, timestamp) are unchanged;
 * events that Dagster's storage does more with than inserting a row (asset, check and run
   events), events with batch metadata, and every event when the storage is not the stock SQLite
-  one (Postgres, ...) or something subscribed to the run in this process, take Dagster's
-  ``handle_new_event``, one by one, in queue order (still in the writer thread);
+  one (Postgres, ...), something subscribed to the run in this process, or the instance's
+  ``handle_new_event`` is not Dagster's own (overridden by its class, wrapped on the object),
+  take the instance's ``handle_new_event``, one by one, in queue order (still in the writer
+  thread);
 * a failed group write falls back to ``handle_new_event`` per event. A failed write of a waiting
   event is raised in the thread that logged it; of a written-behind Dagster event, in that
   thread's next waiting event (Dagster raises such failures; they fail the step); of a

@@ -3,9 +3,12 @@
 import logging
 import os
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from dagster import (
+    DagsterInstance,
+    EventLogEntry,
     InputContext,
     IOManager,
     OpExecutionContext,
@@ -14,6 +17,9 @@ from dagster import (
     job,
     op,
 )
+from dagster._core.events import DagsterEventBatchMetadata
+from dagster._core.instance.ref import InstanceRef
+from dagster._serdes import ConfigurableClassData
 
 from orch_assets.executor import ISOLATE_TAG, adaptive_executor
 
@@ -103,3 +109,42 @@ def after_exit(value: int) -> int:
 def isolated_crash_job() -> None:
     after_exit(exits_hard())
     survives()
+
+
+class UserLogsFailInstance(DagsterInstance):
+    """An instance (``instance_class`` in dagster.yaml, so step processes use it too) whose
+    ``handle_new_event`` fails for every user log message, as Dagster's own
+    ``test_failure_logging`` makes it fail."""
+
+    @classmethod
+    def config_schema(cls) -> dict[str, object]:
+        return {}
+
+    @staticmethod
+    def config_defaults(base_dir: str) -> Mapping[str, ConfigurableClassData | None]:
+        return InstanceRef.config_defaults(base_dir)
+
+    def handle_new_event(
+        self, event: EventLogEntry, *, batch_metadata: DagsterEventBatchMetadata | None = None
+    ) -> None:
+        if event.dagster_event is None:
+            raise RuntimeError("failed writing a user log message")
+        super().handle_new_event(event, batch_metadata=batch_metadata)
+
+
+@op
+def logs_twice(context: OpExecutionContext) -> int:
+    context.log.info("first user message")
+    context.log.warning("second user message")
+    return 1
+
+
+@op
+def logs_once(context: OpExecutionContext, value: int) -> int:
+    context.log.info("third user message")
+    return value
+
+
+@job(executor_def=adaptive_executor)
+def user_log_job() -> None:
+    logs_once(logs_twice())

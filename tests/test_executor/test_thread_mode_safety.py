@@ -10,10 +10,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
+import pytest
 import yaml
-from dagster import DagsterInstance, DagsterRunStatus
+from dagster import (
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    EventLogEntry,
+    instance_for_test,
+)
+
+from tests.test_executor import safety_jobs
+from tests.test_executor.support import entries, run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STRESS_RUNS = 50
@@ -77,3 +88,52 @@ def test_sigterm_mid_step_ends_a_thread_mode_run_within_five_seconds(tmp_path: P
     with DagsterInstance.from_config(str(home)) as instance:
         (dagster_run,) = instance.get_runs()
         assert dagster_run.status in (DagsterRunStatus.CANCELED, DagsterRunStatus.FAILURE)
+
+
+@pytest.mark.parametrize("mode", ["thread", "process", "sequential"])
+def test_a_failing_user_log_write_is_replaced_by_dagsters_engine_event(mode: str) -> None:
+    """Grouped writes once stored user logs without ``handle_new_event`` (no replacement)."""
+    overrides = {
+        "instance_class": {
+            "module": "tests.test_executor.safety_jobs",
+            "class": "UserLogsFailInstance",
+        }
+    }
+    with instance_for_test(overrides=overrides) as instance:
+        assert type(instance).__name__ == "UserLogsFailInstance"
+        result = run(instance, safety_jobs.user_log_job, {"mode": mode})
+
+        assert result.success
+        stored = entries(instance, result.run_id)
+        replaced = Counter(
+            entry.step_key
+            for entry in stored
+            if entry.dagster_event is not None
+            and entry.dagster_event.event_type == DagsterEventType.ENGINE_EVENT
+            and entry.dagster_event.message == "Exception while writing logger call to event log"
+        )
+        # Process-mode workers log a few messages of their own, which fail and are replaced too.
+        assert replaced["logs_twice"] >= 2 and replaced["logs_once"] >= 1, replaced
+        assert not [e for e in stored if e.dagster_event is None and "user message" in e.message]
+
+
+def test_a_handle_new_event_wrapped_on_the_instance_sees_every_stored_event(
+    executor_instance: DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[EventLogEntry] = []
+    original = executor_instance.handle_new_event
+
+    def wrapped(event: EventLogEntry, *, batch_metadata: object = None) -> None:
+        seen.append(event)
+        original(event, batch_metadata=batch_metadata)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(executor_instance, "handle_new_event", wrapped)
+    result = run(executor_instance, safety_jobs.user_log_job, {"mode": "thread"})
+
+    assert result.success
+    stored = entries(executor_instance, result.run_id)
+    assert len(seen) >= len(stored)
+    user_messages = [e.user_message for e in seen if e.dagster_event is None]
+    assert {"first user message", "second user message", "third user message"} <= {
+        m.split(" - ")[-1] for m in user_messages
+    }
