@@ -19,6 +19,7 @@ from dagster import (
     DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
+    DagsterSubprocessError,
     EventLogEntry,
     instance_for_test,
 )
@@ -137,3 +138,20 @@ def test_a_handle_new_event_wrapped_on_the_instance_sees_every_stored_event(
     assert {"first user message", "second user message", "third user message"} <= {
         m.split(" - ")[-1] for m in user_messages
     }
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_raise_on_error_raises_when_the_io_manager_fails_to_initialise(
+    executor_instance: DagsterInstance, mode: str
+) -> None:
+    """As the multiprocess executor does; the adaptive executor used to return a failed result."""
+    with pytest.raises(DagsterSubprocessError, match="the IO manager cannot start"):
+        run(
+            executor_instance,
+            safety_jobs.failing_io_manager_job,
+            {"mode": mode},
+            raise_on_error=True,
+        )
+
+    (dagster_run,) = executor_instance.get_runs()
+    assert dagster_run.status == DagsterRunStatus.FAILURE
