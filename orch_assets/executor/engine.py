@@ -25,6 +25,7 @@ from orch_assets.executor.dask_capacity import ClusterCapacityMonitor
 from orch_assets.executor.dask_cluster import DaskCluster
 from orch_assets.executor.dask_launcher import DaskLauncher
 from orch_assets.executor.event_writes import GroupCommit, grouped_event_writes, writes_through
+from orch_assets.executor.isolation import IsolatingLauncher
 from orch_assets.executor.monitor import CapacityMonitor
 from orch_assets.executor.ownership import current_scope
 from orch_assets.executor.process_launcher import ProcessLauncher
@@ -186,7 +187,8 @@ class AdaptiveExecutor(Executor):
 
         Resources are shared by the run's steps but built by the first step that needs them
         (``run_resources``), so that a failed initialisation is a step failure a retry policy
-        can retry, as with the multiprocess executor.
+        can retry, as with the multiprocess executor. Steps tagged ``orch/isolate: process`` run
+        in worker processes instead (``isolation``).
         """
         resources = RunResources(plan_context.job.get_definition())
 
@@ -204,8 +206,14 @@ class AdaptiveExecutor(Executor):
                     self._settings,
                     monitor,
                     traits,
-                    lambda running_count: ThreadLauncher(
-                        job_context, execution_plan, resources, streams, running_count
+                    lambda running_count: IsolatingLauncher(
+                        ThreadLauncher(
+                            job_context, execution_plan, resources, streams, running_count
+                        ),
+                        traits.isolated,
+                        lambda threads: ProcessLauncher(
+                            plan_context, execution_plan, self._settings, inbox=threads.inbox
+                        ),
                     ),
                 ).run()
                 end()

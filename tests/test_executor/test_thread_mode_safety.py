@@ -25,7 +25,7 @@ from dagster import (
 )
 
 from tests.test_executor import safety_jobs
-from tests.test_executor.support import entries, run
+from tests.test_executor.support import entries, events_of, failure_messages, run
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STRESS_RUNS = 50
@@ -155,3 +155,25 @@ def test_raise_on_error_raises_when_the_io_manager_fails_to_initialise(
 
     (dagster_run,) = executor_instance.get_runs()
     assert dagster_run.status == DagsterRunStatus.FAILURE
+
+
+@pytest.mark.parametrize("mode", ["thread", "sequential"])
+def test_an_isolated_op_that_ends_its_process_fails_only_its_step(
+    executor_instance: DagsterInstance, mode: str
+) -> None:
+    """Without isolation ``os._exit(1)`` in a thread-mode op ended the whole run process."""
+    result = run(executor_instance, safety_jobs.isolated_crash_job, {"mode": mode})
+
+    assert not result.success
+    (dagster_run,) = executor_instance.get_runs()
+    assert dagster_run.status == DagsterRunStatus.FAILURE
+    failures = failure_messages(executor_instance, result.run_id)
+    assert set(failures) == {"exits_hard"}
+    assert (
+        "worker process for step exits_hard unexpectedly exited with code 1"
+        in (failures["exits_hard"])
+    )
+    succeeded = events_of(executor_instance, result.run_id, DagsterEventType.STEP_SUCCESS)
+    assert {e.step_key for e in succeeded} == {"survives"}
+    starting = events_of(executor_instance, result.run_id, DagsterEventType.STEP_WORKER_STARTING)
+    assert [e.step_key for e in starting] == ["exits_hard"]
