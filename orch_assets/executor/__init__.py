@@ -15,6 +15,7 @@ from orch_assets.executor.run_tags import (
     MODE_TAG,
     PEAK_CONCURRENCY_TAG,
     PEAK_RSS_TAG,
+    RUN_PROCESS_TAG,
 )
 from orch_assets.executor.steps import CLASS_TAG, ISOLATE_TAG, TIMEOUT_TAG
 
@@ -29,6 +30,7 @@ __all__ = [
     "PEAK_CONCURRENCY_TAG",
     "PEAK_RSS_TAG",
     "RUN_PROCESS_ENV",
+    "RUN_PROCESS_TAG",
     "TIMEOUT_TAG",
     "AdaptiveConfigError",
     "AdaptiveExecutor",

@@ -30,7 +30,14 @@ from orch_assets.executor.monitor import CapacityMonitor
 from orch_assets.executor.ownership import current_scope
 from orch_assets.executor.process_launcher import ProcessLauncher
 from orch_assets.executor.run_resources import RunResources
-from orch_assets.executor.run_tags import MAX_CONCURRENT_TAG, MODE_TAG, metric_tags, write_tags
+from orch_assets.executor.run_tags import (
+    MAX_CONCURRENT_TAG,
+    MODE_TAG,
+    RUN_PROCESS_TAG,
+    metric_tags,
+    run_process_identity,
+    write_tags,
+)
 from orch_assets.executor.scheduler import Context, Scheduler
 from orch_assets.executor.stdio import step_prefixed_stdio
 from orch_assets.executor.steps import StepTraits
@@ -96,7 +103,11 @@ class AdaptiveExecutor(Executor):
                 }
             ),
         )
-        tags = {MODE_TAG: settings.mode, MAX_CONCURRENT_TAG: str(settings.max_concurrent)}
+        tags = {
+            MODE_TAG: settings.mode,
+            MAX_CONCURRENT_TAG: str(settings.max_concurrent),
+            RUN_PROCESS_TAG: run_process_identity(),
+        }
         write_tags(plan_context, tags, group)
         cluster = DaskCluster.connect(settings) if settings.mode == "dask" else None
         monitor = (

@@ -8,7 +8,8 @@ hang this guards against never ends on its own). It stops early, printing ``budg
 next run would likely overrun ``BUDGET_S``.
 
 ``python -m tests.test_executor.logging_stress endless`` runs ``endless_logging_job`` on the
-instance of ``DAGSTER_HOME`` (its test sends SIGTERM mid-step).
+instance of ``DAGSTER_HOME`` (its test sends SIGTERM mid-step); ``... crash`` runs
+``unisolated_crash_job`` there (its op ends this process).
 """
 
 import faulthandler
@@ -18,9 +19,19 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 
-from dagster import DagsterInstance, execute_job, instance_for_test, reconstructable
+from dagster import (
+    DagsterInstance,
+    JobDefinition,
+    execute_job,
+    instance_for_test,
+    reconstructable,
+)
 
-from tests.test_executor.safety_jobs import endless_logging_job, three_op_logging_job
+from tests.test_executor.safety_jobs import (
+    endless_logging_job,
+    three_op_logging_job,
+    unisolated_crash_job,
+)
 
 LEVELS = ("DEBUG", "INFO")
 NO_COMPUTE_LOGS = {
@@ -74,11 +85,11 @@ def stress(runs: int, per_run_timeout_s: float, budget_s: float) -> int:
     return 0
 
 
-def endless() -> int:
+def in_home(target: JobDefinition) -> int:
     logging.getLogger("sqlalchemy.engine").setLevel(logging.INFO)
     with DagsterInstance.get() as instance:
         execute_job(
-            reconstructable(endless_logging_job),
+            reconstructable(target),
             instance=instance,
             run_config={"execution": {"config": {"mode": "thread"}}},
         )
@@ -88,4 +99,4 @@ def endless() -> int:
 if __name__ == "__main__":
     if sys.argv[1] == "stress":
         sys.exit(stress(int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])))
-    sys.exit(endless())
+    sys.exit(in_home(endless_logging_job if sys.argv[1] == "endless" else unisolated_crash_job))

@@ -21,7 +21,7 @@ from dagster._core.events import DagsterEventBatchMetadata
 from dagster._core.instance.ref import InstanceRef
 from dagster._serdes import ConfigurableClassData
 
-from orch_assets.executor import ISOLATE_TAG, adaptive_executor
+from orch_assets.executor import ISOLATE_TAG, RUN_PROCESS_TAG, adaptive_executor
 
 MARKER_ENV = "ORCH_TEST_MARKER"
 """File an op creates once it is running (the SIGTERM test waits for it)."""
@@ -148,3 +148,21 @@ def logs_once(context: OpExecutionContext, value: int) -> int:
 @job(executor_def=adaptive_executor)
 def user_log_job() -> None:
     logs_once(logs_twice())
+
+
+@op
+def exits_hard_in_a_thread(context: OpExecutionContext) -> None:
+    """Waits (up to 5 s) for the executor's start tags, written behind, then ends the process."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        dagster_run = context.instance.get_run_by_id(context.run_id)
+        if dagster_run is not None and RUN_PROCESS_TAG in dagster_run.tags:
+            break
+        time.sleep(0.05)
+    Path(os.environ[MARKER_ENV]).touch()
+    os._exit(1)
+
+
+@job(executor_def=adaptive_executor)
+def unisolated_crash_job() -> None:
+    exits_hard_in_a_thread()

@@ -24,6 +24,8 @@ from dagster import (
     instance_for_test,
 )
 
+from orch_assets.executor import RUN_PROCESS_TAG
+from orch_assets.simulation.dead_runs import end_dead_runs
 from tests.test_executor import safety_jobs
 from tests.test_executor.support import entries, events_of, failure_messages, run
 
@@ -60,7 +62,7 @@ def test_fifty_runs_with_the_root_logger_managed_at_debug_and_info_never_hang() 
     assert {line.split()[1] for line in done} == {"DEBUG", "INFO"}
 
 
-def test_sigterm_mid_step_ends_a_thread_mode_run_within_five_seconds(tmp_path: Path) -> None:
+def _home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text(
@@ -71,6 +73,11 @@ def test_sigterm_mid_step_ends_a_thread_mode_run_within_five_seconds(tmp_path: P
             }
         )
     )
+    return home
+
+
+def test_sigterm_mid_step_ends_a_thread_mode_run_within_five_seconds(tmp_path: Path) -> None:
+    home = _home(tmp_path)
     marker = tmp_path / "running"
     child = _child("endless", env={"DAGSTER_HOME": str(home), "ORCH_TEST_MARKER": str(marker)})
     try:
@@ -177,3 +184,26 @@ def test_an_isolated_op_that_ends_its_process_fails_only_its_step(
     assert {e.step_key for e in succeeded} == {"survives"}
     starting = events_of(executor_instance, result.run_id, DagsterEventType.STEP_WORKER_STARTING)
     assert [e.step_key for e in starting] == ["exits_hard"]
+
+
+def test_a_run_whose_process_died_is_found_and_ended_as_failed(tmp_path: Path) -> None:
+    """An unisolated ``os._exit`` ends the run process; the run records that process, so the
+    project's dead-run sensor (any adaptive-executor run, not only simulations) ends the run."""
+    home = _home(tmp_path)
+    marker = tmp_path / "crashing"
+    child = _child("crash", env={"DAGSTER_HOME": str(home), "ORCH_TEST_MARKER": str(marker)})
+    try:
+        output, _ = child.communicate(timeout=120)
+    finally:
+        child.kill()
+    assert child.returncode == 1 and marker.exists(), output[-3000:]
+    with DagsterInstance.from_config(str(home)) as instance:
+        (dagster_run,) = instance.get_runs()
+        assert dagster_run.status == DagsterRunStatus.STARTED
+        assert RUN_PROCESS_TAG in dagster_run.tags
+
+        (ended,) = end_dead_runs(instance, "the test")
+
+        assert "marked failed" in ended
+        run_after = instance.get_run_by_id(dagster_run.run_id)
+        assert run_after is not None and run_after.status == DagsterRunStatus.FAILURE
