@@ -32,7 +32,7 @@ from tests.test_executor.support import entries, events_of, failure_messages, ru
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STRESS_RUNS = 50
 PER_RUN_TIMEOUT_S = 30.0
-STRESS_BUDGET_S = 150.0
+STRESS_BUDGET_S = 90.0
 """Runs stop early (at least ``MIN_STRESS_RUNS`` done) rather than overrun this on a slow box."""
 MIN_STRESS_RUNS = 20
 
