@@ -17,12 +17,14 @@ from orch_assets.executor.run_tags import (
     MODE_TAG,
     PEAK_CONCURRENCY_TAG,
     PEAK_RSS_TAG,
+    RUN_PROCESS_TAG,
 )
-from orch_assets.executor.steps import CLASS_TAG, TIMEOUT_TAG
+from orch_assets.executor.steps import CLASS_TAG, ISOLATE_TAG, TIMEOUT_TAG
 
 __all__ = [
     "CLASS_TAG",
     "CPUS_TAG",
+    "ISOLATE_TAG",
     "LIVE_CAP_ENV",
     "LIVE_CAP_RUN_ID_ENV",
     "MAX_CONCURRENT_TAG",
@@ -31,6 +33,7 @@ __all__ = [
     "PEAK_CONCURRENCY_TAG",
     "PEAK_RSS_TAG",
     "RUN_PROCESS_ENV",
+    "RUN_PROCESS_TAG",
     "TIMEOUT_TAG",
     "AdaptiveConfigError",
     "AdaptiveExecutor",

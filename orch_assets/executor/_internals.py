@@ -18,14 +18,17 @@ internals:
 * :func:`use_compute_log_manager` gives the ephemeral instance of a step on a Dask worker the
   run instance's compute log manager, so the step's stdout/stderr land where the UI reads them;
 * :func:`event_log_handlers` and :func:`store_step_events` let thread mode write the events of
-  concurrent steps in one SQLite transaction (see ``event_writes``).
+  concurrent steps in one SQLite transaction (see ``event_writes``);
+* :func:`derive_log_handler` and :func:`swap_log_handler` let thread mode give a run's log
+  manager (and every step context made from it) a Dagster log handler of its own class
+  (``run_log_handler``).
 """
 
 import asyncio
 import logging
 from collections import ChainMap
-from collections.abc import Callable, Collection, MutableSequence, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Collection, Mapping, MutableSequence, Sequence
+from typing import Any, TypeVar, cast
 
 from dagster import DagsterInstance
 from dagster._config.pythonic_config import IAttachDifferentObjectToOpContext
@@ -87,7 +90,7 @@ from dagster._core.execution.step_dependency_config import (
 from dagster._core.execution.tags import get_tag_concurrency_limits_config
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.instance.types import _EventListenerLogHandler as EventListenerLogHandler
-from dagster._core.log_manager import DagsterLogManager
+from dagster._core.log_manager import DagsterLogHandler, DagsterLogManager
 from dagster._core.storage.compute_log_manager import ComputeLogManager
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
 from dagster._core.storage.tags import PRIORITY_TAG
@@ -114,6 +117,7 @@ __all__ = [
     "DagsterEventType",
     "DagsterExecutionInterruptedError",
     "DagsterInstance",
+    "DagsterLogHandler",
     "DagsterLogManager",
     "EngineEventData",
     "EventGenerationManager",
@@ -146,6 +150,8 @@ __all__ = [
     "create_context_free_log_manager",
     "create_execution_plan",
     "dagster_event_sequence_for_step",
+    "dagster_log_handler",
+    "derive_log_handler",
     "event_log_handlers",
     "execute_plan_iterator",
     "get_required_resource_keys_to_init",
@@ -155,12 +161,14 @@ __all__ = [
     "get_tag_concurrency_limits_config",
     "get_transitive_required_resource_keys",
     "give_step_own_event_loop",
+    "handles_events_as_dagster_does",
     "is_plain_step_event",
     "priority_sort_key",
     "resource_initialization_manager",
     "serializable_error_info_from_exc_info",
     "single_step_plan",
     "store_step_events",
+    "swap_log_handler",
     "trigger_hooks",
     "use_compute_log_manager",
 ]
@@ -270,10 +278,59 @@ def event_log_handlers(log_manager: DagsterLogManager) -> MutableSequence[loggin
     return handlers
 
 
+H = TypeVar("H", bound=DagsterLogHandler)
+
+
+def derive_log_handler(
+    cls: type[H], handler: DagsterLogHandler, extra_metadata: Mapping[str, str] | None = None
+) -> H:
+    """A handler of class ``cls`` with ``handler``'s metadata (plus ``extra_metadata``), loggers
+    and handler list (the same list object, as ``DagsterLogHandler.with_tags`` shares it)."""
+    metadata = cast("Any", {**handler.metadata, **(extra_metadata or {})})
+    return cls(
+        metadata=metadata,
+        loggers=handler._loggers,  # noqa: SLF001
+        handlers=handler._handlers,  # noqa: SLF001
+    )
+
+
+def dagster_log_handler(log_manager: DagsterLogManager) -> DagsterLogHandler:
+    """The handler through which ``log_manager`` turns log calls into events."""
+    return log_manager._dagster_handler  # noqa: SLF001
+
+
+def swap_log_handler(
+    log_manager: DagsterLogManager, handler: DagsterLogHandler
+) -> DagsterLogHandler:
+    """Make ``handler`` the Dagster handler of ``log_manager``; return the one it replaces.
+
+    Only while no Python log capture is on (``begin_python_log_capture`` attaches the handler
+    to the managed loggers): the executor swaps before any step and back after the last.
+    """
+    old = log_manager._dagster_handler  # noqa: SLF001
+    log_manager.removeHandler(old)
+    log_manager._dagster_handler = handler  # noqa: SLF001
+    log_manager.addHandler(handler)
+    return old
+
+
 def is_plain_step_event(entry: EventLogEntry) -> bool:
     """Whether Dagster stores this entry as a single row of the run's event log and nothing else."""
     event = entry.dagster_event
     return event is None or event.event_type in STEP_EVENT_TYPES
+
+
+_EVENT_HANDLING_METHODS = ("handle_new_event", "should_store_event")
+
+
+def handles_events_as_dagster_does(instance: DagsterInstance) -> bool:
+    """Whether ``handle_new_event`` is Dagster's own: neither overridden by the instance's class
+    (``instance_class`` in dagster.yaml) nor replaced or wrapped on the instance object."""
+    cls = type(instance)
+    return all(
+        getattr(cls, name) is getattr(DagsterInstance, name) and name not in vars(instance)
+        for name in _EVENT_HANDLING_METHODS
+    )
 
 
 INSERT_ROWS_PER_STATEMENT = 500
@@ -287,12 +344,15 @@ def store_step_events(instance: DagsterInstance, entries: Sequence[EventLogEntry
     ``prepare_insert_event``), in entry order.
 
     Only for the storage class whose ``store_event`` is known to be "insert one row into the run
-    shard" for plain step events, and only while nobody subscribed to the run's events in this
-    process (``handle_new_event`` would call them); otherwise the caller uses
+    shard" for plain step events, only for an instance whose event handling is Dagster's own
+    (:func:`handles_events_as_dagster_does`), and only while nobody subscribed to the run's events
+    in this process (``handle_new_event`` would call them); otherwise the caller uses
     ``handle_new_event`` per entry.
     """
     storage = instance.event_log_storage
     if type(storage) is not SqliteEventLogStorage or not entries:
+        return False
+    if not handles_events_as_dagster_does(instance):
         return False
     run_id = entries[0].run_id
     if instance._subscribers.get(run_id):  # noqa: SLF001

@@ -26,6 +26,7 @@ from orch_assets.executor.dask_capacity import ClusterCapacityMonitor
 from orch_assets.executor.dask_cluster import DaskCluster
 from orch_assets.executor.dask_launcher import DaskLauncher
 from orch_assets.executor.event_writes import GroupCommit, grouped_event_writes, writes_through
+from orch_assets.executor.isolation import IsolatingLauncher
 from orch_assets.executor.monitor import CapacityMonitor, limits_notice
 from orch_assets.executor.outcomes import run_level_copy
 from orch_assets.executor.ownership import current_scope
@@ -35,7 +36,9 @@ from orch_assets.executor.run_tags import (
     CPUS_TAG,
     MAX_CONCURRENT_TAG,
     MODE_TAG,
+    RUN_PROCESS_TAG,
     metric_tags,
+    run_process_identity,
     write_tags,
 )
 from orch_assets.executor.scheduler import Context, Scheduler
@@ -113,6 +116,7 @@ class AdaptiveExecutor(Executor):
             MODE_TAG: settings.mode,
             MAX_CONCURRENT_TAG: str(settings.max_concurrent),
             CPUS_TAG: str(cpu.cpus),
+            RUN_PROCESS_TAG: run_process_identity(),
         }
         write_tags(plan_context, tags, group)
         cluster = DaskCluster.connect(settings) if settings.mode == "dask" else None
@@ -204,7 +208,8 @@ class AdaptiveExecutor(Executor):
 
         Resources are shared by the run's steps but built by the first step that needs them
         (``run_resources``), so that a failed initialisation is a step failure a retry policy
-        can retry, as with the multiprocess executor.
+        can retry, as with the multiprocess executor. Steps tagged ``orch/isolate: process`` run
+        in worker processes instead (``isolation``).
         """
         resources = RunResources(plan_context.job.get_definition())
 
@@ -222,8 +227,14 @@ class AdaptiveExecutor(Executor):
                     self._settings,
                     monitor,
                     traits,
-                    lambda running_count: ThreadLauncher(
-                        job_context, execution_plan, resources, streams, running_count
+                    lambda running_count: IsolatingLauncher(
+                        ThreadLauncher(
+                            job_context, execution_plan, resources, streams, running_count
+                        ),
+                        traits.isolated,
+                        lambda threads: ProcessLauncher(
+                            plan_context, execution_plan, self._settings, inbox=threads.inbox
+                        ),
                     ),
                 ).run()
                 end()

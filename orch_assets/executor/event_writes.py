@@ -25,8 +25,10 @@ in one transaction, in queue order. The executor's run-tag writes go through the
   them; the events themselves (type, content, timestamp) are unchanged;
 * events that Dagster's storage does more with than inserting a row (asset, check and run
   events), events with batch metadata, and every event when the storage is not the stock SQLite
-  one (Postgres, ...) or something subscribed to the run in this process, take Dagster's
-  ``handle_new_event``, one by one, in queue order (still in the writer thread);
+  one (Postgres, ...), something subscribed to the run in this process, or the instance's
+  ``handle_new_event`` is not Dagster's own (overridden by its class, wrapped on the object),
+  take the instance's ``handle_new_event``, one by one, in queue order (still in the writer
+  thread);
 * a failed group write falls back to ``handle_new_event`` per event. A failed write of a waiting
   event is raised in the thread that logged it; of a written-behind Dagster event, in that
   thread's next waiting event (Dagster raises such failures; they fail the step); of a
@@ -53,6 +55,7 @@ from orch_assets.executor._internals import (
     event_log_handlers,
 )
 from orch_assets.executor.group_commit import WRITE_BEHIND_TYPES, GroupCommit
+from orch_assets.executor.run_log_handler import run_log_handler
 
 __all__ = [
     "SWITCH_ENV",
@@ -108,7 +111,11 @@ def grouped_event_writes(instance: DagsterInstance) -> Iterator[GroupCommit | No
 
 @contextmanager
 def writes_through(group: GroupCommit | None, log: DagsterLogManager) -> Iterator[None]:
-    """For the block, events logged through ``log`` (and its step contexts) go to ``group``."""
+    """For the block, events logged through ``log`` (and its step contexts) go to ``group``.
+
+    ``log`` also logs through a :class:`RunLogHandler` for the block: no handler lock is held
+    while a write waits for the writer, and the writer's own records never reach the run.
+    """
     handlers = event_log_handlers(log)
     index = next((i for i, h in enumerate(handlers) if type(h) is EventListenerLogHandler), None)
     if group is None or index is None:
@@ -119,7 +126,8 @@ def writes_through(group: GroupCommit | None, log: DagsterLogManager) -> Iterato
     replacement.setLevel(original.level)
     handlers[index] = replacement
     try:
-        yield
+        with run_log_handler(log):
+            yield
     finally:
         group.flush()
         handlers[index] = original

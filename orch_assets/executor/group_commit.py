@@ -16,6 +16,7 @@ from orch_assets.executor._internals import (
     serializable_error_info_from_exc_info,
     store_step_events,
 )
+from orch_assets.executor.run_log_handler import in_quiet_thread, mark_quiet_thread
 
 WRITE_BEHIND_TYPES = frozenset(
     {
@@ -76,6 +77,12 @@ class GroupCommit:
         self._enqueue(_Pending(entry, batch_metadata))
 
     def _enqueue(self, pending: _Pending) -> None:
+        if in_quiet_thread():
+            # The writer (or a storage call it makes) never waits for itself.
+            self._write_one(pending)
+            if pending.error is not None and not pending.written_behind:
+                raise pending.error
+            return
         with self._ready:
             deferred = self._deferred_errors.pop(pending.thread, None)
             if deferred is not None:
@@ -114,6 +121,7 @@ class GroupCommit:
             raise self._call_error
 
     def _run(self) -> None:
+        mark_quiet_thread()
         while True:
             with self._ready:
                 while not self._queue and not self._closed:

@@ -55,6 +55,7 @@ class ProcessLauncher:
         plan_context: PlanOrchestrationContext,
         execution_plan: ExecutionPlan,
         settings: AdaptiveSettings,
+        inbox: "queue.Queue[WorkerMessage] | None" = None,
     ) -> None:
         self._plan_context = plan_context
         self._plan = execution_plan
@@ -64,7 +65,7 @@ class ProcessLauncher:
         if isinstance(self._mp, ForkServerContext):
             self._mp.set_forkserver_preload(self._preload_modules())
         self._retry_mode = settings.retries.for_inner_plan()
-        self._inbox: queue.Queue[WorkerMessage] = queue.Queue()
+        self._inbox: queue.Queue[WorkerMessage] = inbox if inbox is not None else queue.Queue()
         self._lock = threading.Condition()
         self._idle: list[_Worker] = []
         self._busy: dict[int, _Worker] = {}

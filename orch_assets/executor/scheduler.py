@@ -11,7 +11,12 @@ step frees its slot immediately rather than at the next tick.
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from dagster import DagsterEventType, DagsterExecutionInterruptedError, Executor
+from dagster import (
+    DagsterEventType,
+    DagsterExecutionInterruptedError,
+    DagsterSubprocessError,
+    Executor,
+)
 
 from orch_assets.executor._internals import (
     DagsterEvent,
@@ -68,6 +73,7 @@ class Scheduler:
         self._launcher_factory = launcher_factory
         self._launches = Launches(start_allowance_s)
         self._interrupted = False
+        self._init_errors: dict[str, SerializableErrorInfo] = {}
         self.outcomes = Outcomes(settings.fail_fast)
         self.clock = StepClock()
 
@@ -268,6 +274,8 @@ class Scheduler:
                 event.engine_event_data.error,
                 self._active.get_known_state(),
             )
+            if retry_or_failure.is_step_failure:
+                self._init_errors[launch.step.key] = event.engine_event_data.error
             yield from self._complete(launch, retry_or_failure)
         elif event.is_step_success or event.is_step_failure or event.is_step_up_for_retry:
             yield from self._after_terminal(launch, event)
@@ -307,10 +315,24 @@ class Scheduler:
             yield self._closing_line()
             if not self._active.is_complete:
                 raise self.outcomes.fail_fast_error(summary)
-            return
-        yield self._closing_line()
+        else:
+            yield self._closing_line()
+        if self._init_errors and self._ctx.raise_on_error:
+            raise self._init_error()
 
     def _closing_line(self) -> DagsterEvent:
         """Made last: an engine event is logged when it is made."""
         line, metadata = self.clock.summary()
         return self._engine_event(f"Adaptive executor: {line}.", metadata=metadata)
+
+    def _init_error(self) -> DagsterSubprocessError:
+        """What ``execute_job(raise_on_error=True)`` raises when resources or IO managers failed
+        to initialise: the multiprocess executor's error (an in-process run raises the resource's
+        own error, before any step)."""
+        listed = "\n".join(
+            f'Step "{key}": {error.to_string()}' for key, error in self._init_errors.items()
+        )
+        return DagsterSubprocessError(
+            f"During adaptive execution resources failed to initialise:\n{listed}",
+            subprocess_error_infos=list(self._init_errors.values()),
+        )

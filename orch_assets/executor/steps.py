@@ -1,4 +1,4 @@
-"""What the executor reads from a step's tags: execution class and timeout.
+"""What the executor reads from a step's tags: execution class, timeout, isolation.
 
 A tag is looked up on the step (op tags, which dagster-dbt multi-asset steps carry) and, when the
 op has none, on the assets the step materializes (``@asset(tags=...)`` tags are asset tags, not
@@ -15,6 +15,9 @@ from orch_assets.executor._internals import ExecutionStep, NodeHandle
 
 CLASS_TAG = "orch/execution_class"
 TIMEOUT_TAG = "orch/step_timeout_s"
+ISOLATE_TAG = "orch/isolate"
+"""``orch/isolate: process`` runs the step in a child process in thread and sequential mode."""
+ISOLATE_PROCESS = "process"
 DEFAULT_CLASS = "parallel_safe"
 
 
@@ -51,6 +54,7 @@ class StepTraits:
         self._default_timeout = default_timeout_s
         self._classes: dict[str, str] = {}
         self._timeouts: dict[str, float | None] = {}
+        self._isolated: dict[str, bool] = {}
         self.unknown_classes: set[str] = set()
 
     def _values(self, step: ExecutionStep, tag: str) -> list[str]:
@@ -85,6 +89,13 @@ class StepTraits:
             chosen = min(parsed) if parsed else self._default_timeout
             self._timeouts[step.key] = chosen if chosen and chosen > 0 else None
         return self._timeouts[step.key]
+
+    def isolated(self, step: ExecutionStep) -> bool:
+        """Whether the step (or one of its assets) is tagged ``orch/isolate: process``."""
+        if step.key not in self._isolated:
+            values = self._values(step, ISOLATE_TAG)
+            self._isolated[step.key] = ISOLATE_PROCESS in (v.strip().lower() for v in values)
+        return self._isolated[step.key]
 
     def held_by_class(
         self, ready: Sequence[ExecutionStep], running_keys: Collection[str]

@@ -263,6 +263,11 @@ class ThreadLauncher:
         worker.scope.muted = True
         return True
 
+    @property
+    def inbox(self) -> "queue.Queue[WorkerMessage]":
+        """Where this launcher's workers report; another launcher may report there too."""
+        return self._inbox
+
     def poll(self, timeout: float) -> list[WorkerMessage]:
         messages = drain(self._inbox, timeout)
         for message in messages:

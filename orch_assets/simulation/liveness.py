@@ -25,9 +25,8 @@ from dataclasses import dataclass
 import dagster as dg
 import psutil
 
-from orch_assets.executor import RUN_PROCESS_ENV
+from orch_assets.executor import RUN_PROCESS_ENV, RUN_PROCESS_TAG
 
-RUN_PROCESS_TAG = "orch/run_process"
 HOLDER_TAG_PREFIX = "orch/holder/"
 # Dagster's add_run_tags reads, merges and rewrites the run: two steps of one run (thread mode)
 # tagging at once lose one update. Every tag writer of this package serialises on this lock.

@@ -116,3 +116,23 @@ def test_resources_for_the_same_keys_share_a_class_but_each_request_gets_its_own
     assert first.original_resource_dict == {"db": db}
     with pytest.raises(DagsterUnknownResourceError):
         _ = first.cache
+
+
+def test_an_event_submitted_from_the_writers_own_thread_is_stored_at_once_not_waited_for(
+    executor_instance: DagsterInstance,
+) -> None:
+    """The writer never waits for itself (it would hang for ever), e.g. from a storage call."""
+    group = GroupCommit(executor_instance)
+    group.submit(message("before"))
+    group.call_behind(lambda: group.submit(step_skipped("from_the_writer")))
+    group.submit(step_skipped("after"))
+    done = threading.Event()
+    closer = threading.Thread(target=lambda: (group.close(), done.set()), daemon=True)
+    closer.start()
+
+    assert done.wait(timeout=30)
+    assert stored_messages(executor_instance) == [
+        "before",
+        "from_the_writer skipped",
+        "after skipped",
+    ]

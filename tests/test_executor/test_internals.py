@@ -98,6 +98,8 @@ def test_the_pinned_dagster_minor_version_is_the_one_these_internals_were_writte
             ["self", "generator", "object_cls", "require_object"],
         ),
         (_internals.PlanExecutionContext.for_step, ["self", "step", "known_state"]),
+        (_internals.DagsterLogHandler.__init__, ["self", "metadata", "loggers", "handlers"]),
+        (_internals.DagsterLogHandler.with_tags, ["self", "new_tags"]),
     ],
     ids=lambda value: getattr(value, "__qualname__", None) or "",
 )
@@ -212,6 +214,31 @@ def test_step_log_managers_share_the_run_handler_list_that_grouped_writes_edit()
         )
         handlers = _internals.event_log_handlers(log_manager)
         assert any(type(h) is _internals.EventListenerLogHandler for h in handlers)
+
+
+def test_a_run_log_handler_swapped_in_is_inherited_by_tagged_log_managers() -> None:
+    """Thread mode's ``RunLogHandler`` reaches step contexts through ``with_tags`` (issue 28)."""
+    from orch_assets.executor.run_log_handler import RunLogHandler, run_log_handler
+
+    assert "self._dagster_handler.with_tags(" in inspect.getsource(
+        _internals.DagsterLogManager.with_tags
+    )
+    with dagster.instance_for_test() as instance:
+        log_manager = _internals.create_context_free_log_manager(
+            instance, dagster.DagsterRun(job_name="j")
+        )
+        original = _internals.dagster_log_handler(log_manager)
+        with run_log_handler(log_manager):
+            step_log = log_manager.with_tags(step_key="s")
+            handler = _internals.dagster_log_handler(step_log)
+            assert type(handler) is RunLogHandler
+            assert handler.metadata["step_key"] == "s"
+            assert step_log.handlers == [handler]
+            assert _internals.event_log_handlers(step_log) is _internals.event_log_handlers(
+                log_manager
+            )
+        assert _internals.dagster_log_handler(log_manager) is original
+        assert log_manager.handlers == [original]
 
 
 def test_dagster_builds_step_resources_as_shared_class_builder_rebuilds_them() -> None:
