@@ -8,13 +8,14 @@ from orch_assets.executor.engine import AdaptiveExecutor
 from orch_assets.executor.errors import FailFastError, StepCancelledError, StepTimeoutError
 from orch_assets.executor.live import LIVE_CAP_ENV, LIVE_CAP_RUN_ID_ENV, live_cap
 from orch_assets.executor.ownership import register_subprocess
-from orch_assets.executor.run_instance import RUN_PROCESS_ENV, run_instance
+from orch_assets.executor.run_instance import RUN_PROCESS_ENV, orchestrated_here, run_instance
 from orch_assets.executor.run_tags import (
     MAX_CONCURRENT_TAG,
     MEAN_CPU_TAG,
     MODE_TAG,
     PEAK_CONCURRENCY_TAG,
     PEAK_RSS_TAG,
+    RUN_PROCESS_TAG,
 )
 from orch_assets.executor.steps import CLASS_TAG, TIMEOUT_TAG
 
@@ -28,6 +29,7 @@ __all__ = [
     "PEAK_CONCURRENCY_TAG",
     "PEAK_RSS_TAG",
     "RUN_PROCESS_ENV",
+    "RUN_PROCESS_TAG",
     "TIMEOUT_TAG",
     "AdaptiveConfigError",
     "AdaptiveExecutor",
@@ -37,6 +39,7 @@ __all__ = [
     "StepTimeoutError",
     "adaptive_executor",
     "live_cap",
+    "orchestrated_here",
     "register_subprocess",
     "run_instance",
 ]

@@ -20,7 +20,6 @@ retries the step itself.
 import contextlib
 import multiprocessing
 import os
-import socket
 import threading
 from multiprocessing.context import ForkServerContext
 from typing import Any, cast
@@ -36,11 +35,6 @@ from orch_assets.executor.ownership import terminate_process_trees
 STOP_POLL_S = 0.25
 _forkserver_lock = threading.Lock()
 _forkserver: ForkServerContext | None = None
-
-
-def run_process_identity() -> str:
-    """The value of ``RUN_PROCESS_ENV`` for this process (see ``run_instance.py``)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.2f}"
 
 
 def _context(modules: list[str | None]) -> ForkServerContext:

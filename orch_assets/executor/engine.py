@@ -28,8 +28,15 @@ from orch_assets.executor.event_writes import GroupCommit, grouped_event_writes,
 from orch_assets.executor.monitor import CapacityMonitor
 from orch_assets.executor.ownership import current_scope
 from orch_assets.executor.process_launcher import ProcessLauncher
+from orch_assets.executor.run_instance import orchestrating, run_process_identity
 from orch_assets.executor.run_resources import RunResources
-from orch_assets.executor.run_tags import MAX_CONCURRENT_TAG, MODE_TAG, metric_tags, write_tags
+from orch_assets.executor.run_tags import (
+    MAX_CONCURRENT_TAG,
+    MODE_TAG,
+    RUN_PROCESS_TAG,
+    metric_tags,
+    write_tags,
+)
 from orch_assets.executor.scheduler import Context, Scheduler
 from orch_assets.executor.stdio import step_prefixed_stdio
 from orch_assets.executor.steps import StepTraits
@@ -70,7 +77,11 @@ class AdaptiveExecutor(Executor):
             if self._settings.mode in ("thread", "sequential")
             else nullcontext(None)
         )
-        with writes as group, writes_through(group, plan_context.log):
+        with (
+            orchestrating(plan_context.run_id),
+            writes as group,
+            writes_through(group, plan_context.log),
+        ):
             yield from self._execute(plan_context, execution_plan, group)
 
     def _execute(
@@ -95,7 +106,11 @@ class AdaptiveExecutor(Executor):
                 }
             ),
         )
-        tags = {MODE_TAG: settings.mode, MAX_CONCURRENT_TAG: str(settings.max_concurrent)}
+        tags = {
+            MODE_TAG: settings.mode,
+            MAX_CONCURRENT_TAG: str(settings.max_concurrent),
+            RUN_PROCESS_TAG: run_process_identity(),
+        }
         write_tags(plan_context, tags, group)
         cluster = DaskCluster.connect(settings) if settings.mode == "dask" else None
         monitor = (

@@ -9,6 +9,9 @@ MAX_CONCURRENT_TAG = "orch/max_concurrent"
 PEAK_RSS_TAG = "orch/peak_rss_bytes"
 MEAN_CPU_TAG = "orch/mean_cpu_percent"
 PEAK_CONCURRENCY_TAG = "orch/peak_concurrency"
+# host:pid:start time of the process that runs the run (the executor's own), written at its start
+# in every mode, so that a run whose process died can be told from a live one.
+RUN_PROCESS_TAG = "orch/run_process"
 
 
 def metric_tags(monitor: CapacityMonitor) -> dict[str, str]:

@@ -62,7 +62,7 @@ def test_dagster_job_execute_rejects_invalid_config_in_one_line_without_a_traceb
     assert not (tmp_path / "data").exists()
 
 
-def test_dagster_job_execute_without_dagster_home_warns_that_the_database_is_not_guarded(
+def test_dagster_job_execute_without_dagster_home_says_runs_are_not_queued_but_locked(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {k: v for k, v in cli_env.items() if k != "DAGSTER_HOME"}
@@ -72,5 +72,6 @@ def test_dagster_job_execute_without_dagster_home_warns_that_the_database_is_not
 
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "database not guarded: pool duckdb/baseline has no limit on this instance" in output
+    assert "Runs are not queued by pool duckdb/baseline: it has no limit on this instance" in output
+    assert "the database's writer lock still lets one run write it at a time" in output
     assert "continues from the 2025 snapshot" in output
