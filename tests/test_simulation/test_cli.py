@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 
+from orch_assets.cli import main as cli_main
+from orch_assets.simulation import database as db
 from tests.conftest import REPO_ROOT
 
 BIN = Path(sys.executable).parent
@@ -75,3 +78,25 @@ def test_dagster_job_execute_without_dagster_home_says_runs_are_not_queued_but_l
     assert "Runs are not queued by pool duckdb/baseline: it has no limit on this instance" in output
     assert "the database's writer lock still lets one run write it at a time" in output
     assert "continues from the 2025 snapshot" in output
+
+
+def test_summary_marks_the_years_not_recorded_complete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "baseline" / "workforce.duckdb"
+    path.parent.mkdir()
+    con = duckdb.connect(str(path))
+    db.ensure_tables(con)
+    con.execute(
+        "create table fct_workforce_summary as "
+        "select range as simulation_year, 100 as headcount from range(2025, 2028)"
+    )
+    db.mark_completed(con, [2025])
+    con.close()
+
+    assert cli_main(["summary", "--data-dir", str(tmp_path)]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split()[-1] for line in lines if line.strip()[:4].isdigit()}
+    assert rows == {"2025": "yes", "2026": "NO", "2027": "NO"}
+    assert any(line.startswith("Incomplete years 2026, 2027: ") for line in lines)

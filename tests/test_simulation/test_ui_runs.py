@@ -1,11 +1,12 @@
-"""Runs launched as the UI launches them: a cancel frees the database's pool slot at once in
-process mode too, and a SIGKILLed thread-mode run is ended by the sensor with its slots freed.
+"""Runs launched as the UI launches them: a run cancelled while rewriting a middle year leaves
+the completed years a prefix, a cancel frees the database's pool slot at once in process mode
+too, and a SIGKILLed thread-mode run is ended with its slots freed by the sensor.
 
 Real parts: a real instance whose pools default to one slot, runs launched and terminated
 through GraphQL (each run a child process of a `dagster api grpc` code server), the dbt worker,
-DuckDB, psutil and real signals. Before this, a process-mode cancel kept the slot 45-60 s (until
-the daemon freed it), and a UI-launched thread-mode run recorded the code server as its process,
-so the sensor never saw it die.
+DuckDB, psutil and real signals. Before this, a run terminated while recomputing 2026 left 2027
+complete after an incomplete 2026; a process-mode cancel kept the slot 45-80 s (until the daemon
+freed it); and a UI-launched thread-mode run recorded the code server as its process.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import pytest
 from orch_assets.resources import database_pool
 from orch_assets.sensors import orch_dead_runs
 from orch_assets.simulation.liveness import HOLDER_TAG_PREFIX, RUN_PROCESS_TAG, decode_all
+from tests.test_simulation.helpers import database, query, run_simulation
 from tests.test_simulation.ui import UI, ui, ui_instance, wait_for_log, wait_for_status
 
 POOL = database_pool("baseline")
@@ -110,3 +112,29 @@ def test_a_sigkilled_thread_mode_run_launched_from_the_ui_is_ended_by_the_sensor
     assert f"Freed pool {POOL}: run {run_id} ended (FAILURE)" in said, said
     assert f"pid {run_process.pid} on this host" in said
     assert _claimed(instance) == []
+
+
+def _completed(path: Path) -> list[int]:
+    return [year for (year,) in query(path, "select simulation_year from orch_completed_years")]
+
+
+@pytest.mark.timeout(600)
+def test_a_run_cancelled_while_rewriting_a_middle_year_leaves_the_completed_years_a_prefix(
+    launchpad: tuple[dg.DagsterInstance, UI], tmp_path: Path
+) -> None:
+    instance, launched = launchpad
+    shape = {"n_employees": 300, "start_year": 2025, "threads": 1}
+    store = {"resources": {"simulation_store": {"config": {"data_dir": str(tmp_path)}}}}
+    assert run_simulation(instance, tmp_path, **shape, end_year=2027).success
+    assert _completed(database(tmp_path)) == [2025, 2026, 2027]
+
+    # Same inputs, 2026 again: 2027 would be kept had the run succeeded.
+    run_id = launched.launch(
+        "workforce_simulation", {**shape, "end_year": 2026, "from_year": 2026, **store}
+    )
+    wait_for_log(instance, run_id, lambda m: m.startswith("[2026]") and "model " in m)
+    launched.terminate(run_id)
+    assert wait_for_status(instance, run_id) == dg.DagsterRunStatus.CANCELED
+
+    completed = _completed(database(tmp_path))
+    assert completed == [2025], "2026 was being rewritten: neither it nor a later year is complete"
