@@ -27,12 +27,15 @@ from orch_assets.simulation.liveness import HOLDER_TAG_PREFIX, RUN_PROCESS_TAG, 
 from tests.test_simulation.helpers import database, query, run_simulation
 from tests.test_simulation.ui import UI, ui, ui_instance, wait_for_log, wait_for_status
 
+# One code server for the module: its tests run on one xdist worker.
+pytestmark = pytest.mark.xdist_group("ui_runs")
+
 POOL = database_pool("baseline")
 STEP = "workforce_models"
 
 
 @pytest.fixture(scope="module")
-def launchpad() -> Iterator[tuple[dg.DagsterInstance, UI]]:
+def ui_runs() -> Iterator[tuple[dg.DagsterInstance, UI]]:
     with (
         ui_instance({"concurrency": {"pools": {"default_limit": 1}}}) as instance,
         ui(instance) as launched,
@@ -41,10 +44,10 @@ def launchpad() -> Iterator[tuple[dg.DagsterInstance, UI]]:
 
 
 def _launch_and_wait_for_dbt(
-    launchpad: tuple[dg.DagsterInstance, UI], data_dir: Path, mode: str
+    ui_runs: tuple[dg.DagsterInstance, UI], data_dir: Path, mode: str
 ) -> str:
     """A one-year simulation in ``mode``, once its dbt worker has built a model (pool held)."""
-    instance, launched = launchpad
+    instance, launched = ui_runs
     run_id = launched.launch(
         "workforce_simulation",
         {
@@ -70,10 +73,10 @@ def _seconds_until_free(instance: dg.DagsterInstance, since: float, limit_s: flo
 
 @pytest.mark.timeout(600)
 def test_a_cancel_in_process_mode_frees_the_database_pool_slot_at_once(
-    launchpad: tuple[dg.DagsterInstance, UI], tmp_path: Path
+    ui_runs: tuple[dg.DagsterInstance, UI], tmp_path: Path
 ) -> None:
-    instance, launched = launchpad
-    run_id = _launch_and_wait_for_dbt(launchpad, tmp_path, "process")
+    instance, launched = ui_runs
+    run_id = _launch_and_wait_for_dbt(ui_runs, tmp_path, "process")
 
     cancelled = time.monotonic()
     launched.terminate(run_id)
@@ -86,10 +89,10 @@ def test_a_cancel_in_process_mode_frees_the_database_pool_slot_at_once(
 
 @pytest.mark.timeout(600)
 def test_a_sigkilled_thread_mode_run_launched_from_the_ui_is_ended_by_the_sensor_and_its_slot_freed(
-    launchpad: tuple[dg.DagsterInstance, UI], tmp_path: Path
+    ui_runs: tuple[dg.DagsterInstance, UI], tmp_path: Path
 ) -> None:
-    instance, _ = launchpad
-    run_id = _launch_and_wait_for_dbt(launchpad, tmp_path, "thread")
+    instance, _ = ui_runs
+    run_id = _launch_and_wait_for_dbt(ui_runs, tmp_path, "thread")
     tags = instance.get_run_by_id(run_id).tags
     (run_process,) = decode_all(tags[RUN_PROCESS_TAG])
     step_process, dbt_worker = decode_all(tags[HOLDER_TAG_PREFIX + STEP])
@@ -120,9 +123,9 @@ def _completed(path: Path) -> list[int]:
 
 @pytest.mark.timeout(600)
 def test_a_run_cancelled_while_rewriting_a_middle_year_leaves_the_completed_years_a_prefix(
-    launchpad: tuple[dg.DagsterInstance, UI], tmp_path: Path
+    ui_runs: tuple[dg.DagsterInstance, UI], tmp_path: Path
 ) -> None:
-    instance, launched = launchpad
+    instance, launched = ui_runs
     shape = {"n_employees": 300, "start_year": 2025, "threads": 1}
     store = {"resources": {"simulation_store": {"config": {"data_dir": str(tmp_path)}}}}
     assert run_simulation(instance, tmp_path, **shape, end_year=2027).success
