@@ -8,6 +8,7 @@ from typing import Any
 
 from orch_assets.resources import SimulationStore
 from orch_assets.runtime.sweep_cli import add_sweep_parser, sweep
+from orch_assets.simulation.database import completed_years
 from orch_assets.simulation.readers import (
     DatabaseBusyError,
     fetch_rows,
@@ -39,6 +40,7 @@ def summary(data_dir: str | None, simulation: str) -> int:
     try:
         with read_only(path) as con:
             rows = fetch_rows(con, SUMMARY_QUERY)
+            completed = set(completed_years(con))
     except DatabaseBusyError as busy:
         published = read_published_rows(path, [SUMMARY_MODEL], SUMMARY_QUERY)
         shown = (f"showing published results up to year {published.years[-1]}"
@@ -51,7 +53,16 @@ def summary(data_dir: str | None, simulation: str) -> int:
     print("Tables: fct_workforce_snapshot (one row per employee per year), fct_yearly_events,")
     print("        fct_workforce_summary (one row per year). Open the UI with `make ui`.")
     print(f"Parquet copies per year (readable while a run writes): {path.parent / 'results'}\n")
+    for row in rows:
+        row["complete"] = "yes" if row["simulation_year"] in completed else "NO"
     _print_table(rows)
+    incomplete = sorted({r["simulation_year"] for r in rows} - completed)
+    if incomplete:
+        print(
+            f"\nIncomplete years {', '.join(map(str, incomplete))}: an interrupted run left part of "
+            "them (or rewrote an earlier year); not results. The next run on this database "
+            "removes them."
+        )
     return 0
 
 

@@ -42,6 +42,14 @@ class SimulationStore(dg.ConfigurableResource):
         description="How long a simulation waits, at start, for another process (a notebook, a "
         "reader) that holds its database, before failing with the holder's pid. 0..3600.",
     )
+    writer_wait_seconds: float = Field(
+        default=1800.0,
+        ge=0,
+        le=86400,
+        description="How long a simulation waits for another run writing the same database (one "
+        "writer per database, whatever the Dagster instance), before failing with nothing "
+        "written. 0..86400.",
+    )
 
     def root(self) -> Path:
         configured = self.data_dir or os.environ.get(DATA_DIR_ENV_VAR) or str(REPO_ROOT / "data")

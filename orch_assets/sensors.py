@@ -61,7 +61,7 @@ def orch_runtime_recorder(
     default_status=dg.DefaultSensorStatus.RUNNING,
     description=(
         "Marks failed every run still STARTED whose process on this host is gone (killed or "
-        "crashed), so the run queue moves on and the daemon frees the run's pool slots."
+        "crashed), so the run queue moves on, and frees its pool slots once its processes are gone."
     ),
 )
 def orch_dead_runs(context: dg.SensorEvaluationContext) -> dg.SkipReason:

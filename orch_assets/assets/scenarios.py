@@ -74,6 +74,7 @@ def _simulate(
         partition=scenario.name,
         shared_run=shared_run,
         lock_wait_seconds=store.reader_wait_seconds,
+        writer_wait_seconds=store.writer_wait_seconds,
     )
 
 

@@ -37,5 +37,6 @@ def workforce_models(
         simulation_store.database_path(BASELINE_SIMULATION),
         BASELINE_SIMULATION,
         lock_wait_seconds=simulation_store.reader_wait_seconds,
+        writer_wait_seconds=simulation_store.writer_wait_seconds,
         reuse_stored_inputs=True,
     )

@@ -29,7 +29,8 @@ The worker opens the database itself before dbt does, waiting up to ``lock_wait_
 reader's lock, and keeps that connection: dbt's connections share its DuckDB instance, and no
 reader can take the file between years. The request's ``year_started_sql`` runs on it before
 each year's build and ``year_completed_sql`` right after the build succeeded (the simulation marks
-the year incomplete, then complete, in the database).
+the year and every later one incomplete, then the year complete, in the database). At start it
+unpublishes the years it rewrites and every later year, for the same reason.
 """
 
 from __future__ import annotations
@@ -159,7 +160,13 @@ def _sync_results(con: Any, request: dict[str, Any], protocol: Protocol, year: i
     writer = {**(target.get("writer") or {}), "pid": os.getpid()}
     started = time.perf_counter()
     if year is None:
-        removed, added = publish.sync(con, results_dir, tables, request["years"], writer)
+        # Years run in order, each from the one before: rewriting the first year of the request
+        # invalidates every later one, until the run has rewritten them or its caller says the
+        # stored ones still hold.
+        first = min(request["years"])
+        later = [y for y in publish.complete_years(con, tables) if y > first]
+        rewritten = sorted({*request["years"], *later})
+        removed, added = publish.sync(con, results_dir, tables, rewritten, writer)
     elif year in publish.complete_years(con, tables):
         publish.publish_year(con, results_dir, tables, year, writer)
         removed, added = [], [year]

@@ -9,7 +9,7 @@ from orch_assets.executor.engine import AdaptiveExecutor
 from orch_assets.executor.errors import FailFastError, StepCancelledError, StepTimeoutError
 from orch_assets.executor.live import LIVE_CAP_ENV, LIVE_CAP_RUN_ID_ENV, live_cap
 from orch_assets.executor.ownership import register_subprocess
-from orch_assets.executor.run_instance import RUN_PROCESS_ENV, run_instance
+from orch_assets.executor.run_instance import RUN_PROCESS_ENV, orchestrated_here, run_instance
 from orch_assets.executor.run_tags import (
     CPUS_TAG,
     MAX_CONCURRENT_TAG,
@@ -44,6 +44,7 @@ __all__ = [
     "StepTimeoutError",
     "adaptive_executor",
     "live_cap",
+    "orchestrated_here",
     "register_subprocess",
     "run_cpu_limit",
     "run_instance",

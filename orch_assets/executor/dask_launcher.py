@@ -37,8 +37,7 @@ from orch_assets.executor.dask_step import DaskStep, decode
 from orch_assets.executor.dask_worker import run_step
 from orch_assets.executor.messages import Kind, StopKind, WorkerMessage, drain
 from orch_assets.executor.process_worker import StepCommand
-from orch_assets.executor.run_instance import RUN_PROCESS_ENV
-from orch_assets.executor.run_tags import run_process_identity
+from orch_assets.executor.run_instance import RUN_PROCESS_ENV, run_process_identity
 
 FORWARDED_ENV_PREFIXES = ("ORCH_",)
 """Environment of the run process that steps see on the workers (``ORCH_*`` only)."""

@@ -31,6 +31,7 @@ from orch_assets.executor.monitor import CapacityMonitor, limits_notice
 from orch_assets.executor.outcomes import run_level_copy
 from orch_assets.executor.ownership import current_scope
 from orch_assets.executor.process_launcher import ProcessLauncher
+from orch_assets.executor.run_instance import orchestrating, run_process_identity
 from orch_assets.executor.run_resources import RunResources
 from orch_assets.executor.run_tags import (
     CPUS_TAG,
@@ -38,7 +39,6 @@ from orch_assets.executor.run_tags import (
     MODE_TAG,
     RUN_PROCESS_TAG,
     metric_tags,
-    run_process_identity,
     write_tags,
 )
 from orch_assets.executor.scheduler import Context, Scheduler
@@ -81,7 +81,11 @@ class AdaptiveExecutor(Executor):
             if self._settings.mode in ("thread", "sequential")
             else nullcontext(None)
         )
-        with writes as group, writes_through(group, plan_context.log):
+        with (
+            orchestrating(plan_context.run_id),
+            writes as group,
+            writes_through(group, plan_context.log),
+        ):
             for event in self._execute(plan_context, execution_plan, group):
                 yield run_level_copy(event)
 

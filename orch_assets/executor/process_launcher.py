@@ -5,7 +5,10 @@ module once, each worker is a fork of it) and reused while the live cap allows; 
 beyond the cap are retired so memory pressure also frees memory. A reader thread per worker
 forwards its messages; the end of its pipe means the worker died, which becomes a ``CRASH``
 message for the step it was running. Stopping a step kills its worker (SIGKILL) and terminates
-the worker's descendants (a dbt subprocess, say); the worker is not reused.
+the worker's descendants (a dbt subprocess, say); the worker is not reused. A step whose worker
+died before it finished (stopped, or crashed) cannot free the instance pool slots it claimed
+itself: the reader thread frees them as soon as the worker and the descendants it was stopped
+with are gone, instead of leaving them to the daemon's ``free_slots_after_run_end_seconds``.
 """
 
 import os
@@ -35,6 +38,8 @@ from orch_assets.executor.process_worker import StepCommand, worker_main
 
 WORKER_MODULE = "orch_assets.executor.process_worker"
 IDLE_WAIT_S = 2.0
+# How long a stopped step's descendants may take to exit before its slots are freed anyway.
+SLOT_RELEASE_WAIT_S = 10.0
 
 
 class _Worker:
@@ -45,6 +50,8 @@ class _Worker:
         self.step_key = ""
         self.doomed = False
         self.finishing = False
+        # Descendants of the worker when it was stopped: gone before its step's slots are freed.
+        self.descendants: list[psutil.Process] = []
 
 
 class ProcessLauncher:
@@ -125,9 +132,17 @@ class ProcessLauncher:
             if token is not None:
                 self._busy.pop(token, None)
         if token is not None:
+            self._free_step_slots(worker)
             self._inbox.put(
                 WorkerMessage(token, worker.step_key, Kind.CRASH, exit_code=worker.process.exitcode)
             )
+
+    def _free_step_slots(self, worker: _Worker) -> None:
+        """Frees the pool slots the dead worker's step held, once its process tree is gone."""
+        psutil.wait_procs(worker.descendants, timeout=SLOT_RELEASE_WAIT_S)
+        storage = self._plan_context.instance.event_log_storage
+        if storage.supports_global_concurrency_limits:
+            storage.free_concurrency_slot_for_step(self._plan_context.run_id, worker.step_key)
 
     def _idle_worker(self, live_cap: int) -> _Worker | None:
         """An idle worker, waiting for one when a worker is about to become free.
@@ -214,6 +229,7 @@ class ProcessLauncher:
         try:
             root = psutil.Process(worker.process.pid)
             children = root.children(recursive=True)
+            worker.descendants = children
             root.kill()
         except psutil.NoSuchProcess:
             return

@@ -12,11 +12,15 @@ worker, a stopped run).
 Any other attribute of the stand-in raises ``AttributeError`` naming what is forwarded.
 """
 
+import os
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
+import psutil
 from dagster import AssetExecutionContext, DagsterInstance, OpExecutionContext
 
 INSTANCE_CALLS = frozenset(
@@ -37,6 +41,37 @@ STORAGE_CALLS = frozenset(
 RUN_PROCESS_ENV = "ORCH_DASK_RUN_PROCESS"
 """Set for a step on Dask: ``host:pid:start time`` of the run process (the step's parent is the
 Dask worker), so that a step can record which process runs its run."""
+
+_orchestrated: set[str] = set()
+_orchestrated_lock = threading.Lock()
+
+
+def run_process_identity() -> str:
+    """``host:pid:start time`` of this process (the format of ``RUN_PROCESS_ENV``)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.2f}"
+
+
+@contextmanager
+def orchestrating(run_id: str) -> Iterator[None]:
+    """Marks this process as the run process of ``run_id`` while the executor runs it."""
+    with _orchestrated_lock:
+        _orchestrated.add(run_id)
+    try:
+        yield
+    finally:
+        with _orchestrated_lock:
+            _orchestrated.discard(run_id)
+
+
+def orchestrated_here(run_id: str) -> bool:
+    """Whether the adaptive executor runs ``run_id`` in this process (thread, sequential mode).
+
+    The parent of such a process is no guide: a run launched from the UI or by the daemon is a
+    child of the code server, whose process outlives it.
+    """
+    with _orchestrated_lock:
+        return run_id in _orchestrated
+
 
 Call = Callable[[str, str, tuple[Any, ...], dict[str, Any]], Any]
 """Makes one call in the run process: (``instance`` | ``storage``, method, args, kwargs)."""

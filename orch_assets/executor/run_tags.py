@@ -1,10 +1,5 @@
 """The run tags the adaptive executor writes: settings at the start, metrics at the end."""
 
-import os
-import socket
-
-import psutil
-
 from orch_assets.executor._internals import PlanOrchestrationContext
 from orch_assets.executor.group_commit import GroupCommit
 from orch_assets.executor.monitor import CapacityMonitor
@@ -17,15 +12,10 @@ PEAK_CONCURRENCY_TAG = "orch/peak_concurrency"
 # The CPUs the run process may use (host, cgroup CPU quota, affinity: the tightest).
 CPUS_TAG = "orch/cpus"
 RUN_PROCESS_TAG = "orch/run_process"
-"""The run's process, ``host:pid:start time`` (:func:`run_process_identity`), written at the start
+"""The run's process, ``host:pid:start time`` (``run_instance.run_process_identity``), written at the start
 of every run, so that a run whose process died (``os._exit`` or a segfault in a thread-mode
 step, SIGKILL, the OOM killer) can be found and ended (the project's sensor ``orch_dead_runs``
 marks it failed; the daemon then frees its pool slots)."""
-
-
-def run_process_identity() -> str:
-    """This process as ``host:pid:start time`` (the start time tells a reused pid apart)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.2f}"
 
 
 def metric_tags(monitor: CapacityMonitor) -> dict[str, str]:

@@ -24,8 +24,9 @@ INPUTS_TABLE = "orch_simulation_inputs"
 COMPLETED_TABLE = "orch_completed_years"
 YEAR_COLUMN = "simulation_year"
 # Run by the dbt worker on its own connection: a year is incomplete from the moment its build
-# starts until the build has succeeded.
-UNMARK_YEAR_SQL = f"delete from {COMPLETED_TABLE} where {YEAR_COLUMN} = $year"
+# starts until the build has succeeded, and so is every later year (each is computed from the one
+# before), in the same statement: the completed years are always a prefix.
+UNMARK_YEAR_SQL = f"delete from {COMPLETED_TABLE} where {YEAR_COLUMN} >= $year"
 RECORD_COMPLETED_YEAR_SQL = (
     f"insert or replace into {COMPLETED_TABLE} ({YEAR_COLUMN}, completed_at) values ($year, now())"
 )
@@ -114,6 +115,13 @@ def stored_inputs(con: duckdb.DuckDBPyConnection) -> SimulationInputs | None:
 def record_inputs(con: duckdb.DuckDBPyConnection, inputs: SimulationInputs) -> None:
     con.execute(f"delete from {INPUTS_TABLE}")
     con.executemany(f"insert into {INPUTS_TABLE} (input, value) values (?, ?)", inputs.rows())
+
+
+def mark_completed(con: duckdb.DuckDBPyConnection, years: Iterable[int]) -> None:
+    con.executemany(
+        f"insert or replace into {COMPLETED_TABLE} ({YEAR_COLUMN}, completed_at) values (?, now())",
+        [[y] for y in years],
+    )
 
 
 def unmark_years(con: duckdb.DuckDBPyConnection, years: Iterable[int]) -> None:

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 import dagster as dg
 import psutil
 
-from orch_assets.executor import RUN_PROCESS_ENV, RUN_PROCESS_TAG
+from orch_assets.executor import RUN_PROCESS_ENV, RUN_PROCESS_TAG, orchestrated_here
 
+__all__ = ["RUN_PROCESS_TAG"]
 HOLDER_TAG_PREFIX = "orch/holder/"
 # Dagster's add_run_tags reads, merges and rewrites the run: two steps of one run (thread mode)
 # tagging at once lose one update. Every tag writer of this package serialises on this lock.
@@ -84,17 +85,23 @@ def decode_all(text: str | None) -> list[ProcessId]:
     return [p for p in found if p is not None]
 
 
-def run_process() -> ProcessId:
-    """The run's process: this one, the parent of a step worker process, or the one named by
-    the adaptive executor to a step on a Dask worker.
+def run_process(run_id: str) -> ProcessId:
+    """The run's process: the one named by the adaptive executor to a step on a Dask worker,
+    this one when the executor runs ``run_id`` here, else the parent of a step worker process.
 
-    A step in a child process of the run (the adaptive executor's process mode, Dagster's
-    multiprocess executor) is a ``multiprocessing`` child whose parent is the run process; the
-    parent of a step on Dask is the Dask worker, so the executor names the run process instead.
+    The parent of a step on Dask is the Dask worker, so the executor names the run process. In
+    thread mode the step runs in the run process, whose parent is no guide (a run launched from
+    the UI or by the daemon is a child of the code server, which outlives it): the executor says
+    it runs the run here. A step in a child process of the run (the adaptive executor's process
+    mode, Dagster's multiprocess executor) is a ``multiprocessing`` child of the run process.
+    Under an executor of Dagster's own that runs steps in the run process, launched through a
+    code server, this names the code server.
     """
     named = ProcessId.decode(os.environ.get(RUN_PROCESS_ENV, ""))
     if named is not None:
         return named
+    if orchestrated_here(run_id):
+        return ProcessId.of()
     parent = multiprocessing.parent_process()
     return ProcessId.of(parent.pid if parent is not None and parent.pid else None)
 
@@ -119,7 +126,7 @@ def record_holder(
         except psutil.Error:
             continue
     tags = {
-        RUN_PROCESS_TAG: run_process().encode(),
+        RUN_PROCESS_TAG: run_process(run_id).encode(),
         HOLDER_TAG_PREFIX + step_key: " ".join(p.encode() for p in holders),
     }
     add_run_tags(instance, run_id, tags)

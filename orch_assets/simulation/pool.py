@@ -82,18 +82,20 @@ def hold_pool(
     """Holds one slot of the instance pool ``pool`` for the body; waits while it is full.
 
     A pool without a limit (an instance without ``concurrency.pools.default_limit``, e.g. the
-    temporary instance of ``dagster job execute`` without ``DAGSTER_HOME``) guards nothing: the
-    step says so and goes on. Otherwise nothing to do when the step's op declares this pool (the
+    temporary instance of ``dagster job execute`` without ``DAGSTER_HOME``) queues nothing: the
+    step says so and goes on; the database's writer lock (:mod:`~orch_assets.simulation.writer_lock`)
+    still keeps one writer at a time. Otherwise nothing to do when the step's op declares this pool (the
     executor holds it already). On a Dask worker the claims go to the run's instance through the
     run process (:func:`orch_assets.executor.run_instance`).
     """
     instance = run_instance(context)
     storage = instance.event_log_storage
     if not storage.supports_global_concurrency_limits or _pool_limit(instance, pool) is None:
-        context.log.warning(
-            f"database not guarded: pool {pool} has no limit on this instance, so another run "
-            "may write the same database at once (set concurrency.pools.default_limit in "
-            "dagster.yaml, e.g. DAGSTER_HOME=$PWD/dagster_home)"
+        context.log.info(
+            f"Runs are not queued by pool {pool}: it has no limit on this instance (set "
+            "concurrency.pools.default_limit in dagster.yaml, e.g. DAGSTER_HOME=$PWD/dagster_home, "
+            "to see writers queue in the UI); the database's writer lock still lets one run "
+            "write it at a time"
         )
         yield
         return

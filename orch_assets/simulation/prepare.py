@@ -6,11 +6,14 @@ Runs in the step, under the database's pool, before the dbt worker starts, in on
 - inputs that differ from the stored ones (while complete years exist) refuse the run with
   nothing written (``on_input_change: refuse``, the default), or remove every stored year and
   recompute from ``start_year`` (``rebuild``);
-- the run's inputs are recorded. The dbt worker marks each year incomplete when its build
-  starts and complete when it succeeded, so a year the run never reached stays complete.
+- the run's inputs are recorded. The dbt worker marks each year and every later year
+  incomplete when the year's build starts, and the year complete when it succeeded, so the
+  completed years are always a prefix, and a year before the run's first stays complete.
 
 The same inputs with fewer years keep the later stored years: each year depends only on the
-inputs and the year before, so they are still the results of these inputs.
+inputs and the year before, so once the run has succeeded they are still the results of these
+inputs and are marked complete again (:func:`restore_later_years`); a run that fails or is
+cancelled leaves them incomplete, and the next run removes them.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import dagster as dg
 import duckdb
 
 from orch_assets.config import SimulationConfig
+from orch_assets.dbt.publish import publish_year
 from orch_assets.simulation import database as db
 from orch_assets.simulation.inputs import SimulationInputs
 
@@ -36,6 +40,11 @@ class Plan:
 
     years: list[int]
     kept_rows: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def later(self) -> list[int]:
+        """Kept stored years after the run's last: incomplete while the run rewrites earlier ones."""
+        return sorted(year for year in self.kept_rows if year > self.years[-1])
 
 
 def _span(years: list[int]) -> str:
@@ -107,6 +116,36 @@ def remove_interrupted_years(path: Path, log: Callable[[str], None]) -> None:
         con.close()
     if interrupted:
         log(f"Removed the rows of the failed year(s) {_span(interrupted)} from {path}")
+
+
+def restore_later_years(
+    path: Path,
+    plan: Plan,
+    publish_to: tuple[Path, list[str], dict[str, Any]],
+    wait_seconds: float,
+    log: Callable[[str], None],
+) -> None:
+    """After the run's last year succeeded: the stored later years are complete again.
+
+    The run un-completed them when it started rewriting an earlier year (completed years stay a
+    prefix). Each year depends only on the inputs, which are the stored ones, and the year
+    before, which the run has recomputed: the stored later years are still its results, so they
+    are marked complete and published again, in order.
+    """
+    later = plan.later
+    if not later:
+        return
+    results, tables, writer = publish_to
+    con = db.connect_waiting_for_readers(path, wait_seconds, log)
+    try:
+        if sorted(db.stored_years(con) & set(later)) != later:
+            return
+        db.mark_completed(con, later)
+        for year in later:
+            publish_year(con, results, tables, year, writer)
+    finally:
+        con.close()
+    log(f"Kept the stored years {_span(later)} (same inputs): complete and published again")
 
 
 def prepare_database(

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from orch_assets.simulation.prepare import (
     configured_options,
     prepare_database,
     remove_interrupted_years,
+    restore_later_years,
     reuse_stored,
 )
 from orch_assets.simulation.published import published_tables, results_dir
@@ -61,6 +63,7 @@ from orch_assets.simulation.results import (
     years_table,
 )
 from orch_assets.simulation.run_gate import run_model_gate
+from orch_assets.simulation.writer_lock import WriterLockTimeout, hold_writer_lock
 
 TAG_PREFIX = "orch/"
 
@@ -103,6 +106,7 @@ def run_simulation(
     shared_run: bool = False,
     reuse_stored_inputs: bool = False,
     lock_wait_seconds: float = 60.0,
+    writer_wait_seconds: float = 1800.0,
 ) -> Iterator[dg.Output | dg.AssetMaterialization]:
     """Runs ``config.years`` in order into ``database_path``, yielding dagster-dbt events.
 
@@ -114,21 +118,41 @@ def run_simulation(
     ``reuse_stored_inputs``: an asset-job run takes the stored inputs for every option its op
     config leaves unset (:func:`~orch_assets.simulation.prepare.configured_options`).
     ``lock_wait_seconds``: how long the step and the worker wait for a reader holding the database.
+    ``writer_wait_seconds``: how long the step waits for another writer of the database
+    (:mod:`~orch_assets.simulation.writer_lock`), held from before the first write to the last read.
     """
     if partition is None and context.has_partition_key:
         partition = context.partition_key
     if not shared_run and DATABASE_TAG not in context.run.tags:
         _add_run_tags(context, {DATABASE_TAG: simulation})
-    with hold_pool(context, database_pool(simulation)):
+    check_before_writing(config, database_path)
+    with (
+        hold_pool(context, database_pool(simulation)),
+        _writer_lock(context, database_path, writer_wait_seconds),
+    ):
         explicit = configured_options(context) if reuse_stored_inputs else None
         if explicit is not None:
-            config = (
-                reuse_stored(database_path, explicit, lock_wait_seconds, context.log.info) or config
-            )
+            stored = reuse_stored(database_path, explicit, lock_wait_seconds, context.log.info)
+            if stored is not None:
+                config = stored
+                check_before_writing(config, database_path)
         yield from _simulate(
             context, config, database_path, simulation,
             translator or ExecutionClassTranslator(), partition, shared_run, lock_wait_seconds,
         )  # fmt: skip
+
+
+@contextmanager
+def _writer_lock(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
+    database_path: Path,
+    wait_seconds: float,
+) -> Iterator[None]:
+    try:
+        with hold_writer_lock(database_path, context.run.run_id, wait_seconds, context.log.info):
+            yield
+    except WriterLockTimeout as error:
+        raise dg.Failure(str(error)) from None
 
 
 def _simulate(
@@ -143,7 +167,6 @@ def _simulate(
 ) -> Iterator[dg.Output | dg.AssetMaterialization]:
     project = workforce_dbt_project
     manifest = json.loads(project.manifest_path.read_text())
-    check_before_writing(config, database_path)
     scheduling = scheduling_options(context, config.n_employees, shared=shared_run)
     threads, threads_source = _dbt_threads(context, config, scheduling["gated"])
     dbt_vars = config.dbt_vars()
@@ -231,6 +254,13 @@ def _simulate(
         raise dg.Failure(
             description=str(error), metadata={"worker stderr (tail)": stderr_tail}
         ) from None
+    publish = request.publish or {}
+    restore_later_years(
+        database_path, plan,
+        (Path(publish["results_dir"]), list(publish["tables"]),
+         {**publish["writer"], "pid": os.getpid()}),
+        lock_wait_seconds, context.log.info,
+    )  # fmt: skip
     book.record_or_warn(context, simulation, config.n_employees, threads)
     fingerprint, stored = database_fingerprint(database_path)
     fingerprint_tag = f"{TAG_PREFIX}fingerprint" + (f"/{simulation}" if shared_run else "")

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 import yaml
 
+from orch_assets.cli import main as cli_main
+from orch_assets.simulation import database as db
 from tests.conftest import REPO_ROOT
 
 BIN = Path(sys.executable).parent
@@ -62,7 +65,7 @@ def test_dagster_job_execute_rejects_invalid_config_in_one_line_without_a_traceb
     assert not (tmp_path / "data").exists()
 
 
-def test_dagster_job_execute_without_dagster_home_warns_that_the_database_is_not_guarded(
+def test_dagster_job_execute_without_dagster_home_says_runs_are_not_queued_but_locked(
     cli_env: dict[str, str], tmp_path: Path
 ) -> None:
     env = {k: v for k, v in cli_env.items() if k != "DAGSTER_HOME"}
@@ -72,5 +75,28 @@ def test_dagster_job_execute_without_dagster_home_warns_that_the_database_is_not
 
     assert result.returncode != 0
     output = result.stdout + result.stderr
-    assert "database not guarded: pool duckdb/baseline has no limit on this instance" in output
+    assert "Runs are not queued by pool duckdb/baseline: it has no limit on this instance" in output
+    assert "the database's writer lock still lets one run write it at a time" in output
     assert "continues from the 2025 snapshot" in output
+
+
+def test_summary_marks_the_years_not_recorded_complete(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "baseline" / "workforce.duckdb"
+    path.parent.mkdir()
+    con = duckdb.connect(str(path))
+    db.ensure_tables(con)
+    con.execute(
+        "create table fct_workforce_summary as "
+        "select range as simulation_year, 100 as headcount from range(2025, 2028)"
+    )
+    db.mark_completed(con, [2025])
+    con.close()
+
+    assert cli_main(["summary", "--data-dir", str(tmp_path)]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line.split()[-1] for line in lines if line.strip()[:4].isdigit()}
+    assert rows == {"2025": "yes", "2026": "NO", "2027": "NO"}
+    assert any(line.startswith("Incomplete years 2026, 2027: ") for line in lines)

@@ -170,10 +170,10 @@ def test_a_read_only_data_dir_fails_naming_simulation_store_data_dir(
 
 
 def _pool_warnings(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    return [m for e in instance.all_logs(run_id) if "database not guarded" in (m := e.user_message)]
+    return [m for e in instance.all_logs(run_id) if "not queued by pool" in (m := e.user_message)]
 
 
-def test_a_run_on_an_instance_without_pool_limits_warns_that_its_database_is_not_guarded(
+def test_a_run_on_an_instance_without_pool_limits_says_runs_are_not_queued_but_locked(
     instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:
     # from_year without a stored previous year fails right after the pool: no simulation runs.
@@ -182,9 +182,10 @@ def test_a_run_on_an_instance_without_pool_limits_warns_that_its_database_is_not
     assert "continues from the 2025 snapshot" in _step_failure(result)
     assert _pool_warnings(instance, result.run_id) == [
         (
-            "database not guarded: pool duckdb/baseline has no limit on this instance, so another "
-            "run may write the same database at once (set concurrency.pools.default_limit in "
-            "dagster.yaml, e.g. DAGSTER_HOME=$PWD/dagster_home)"
+            "Runs are not queued by pool duckdb/baseline: it has no limit on this instance (set "
+            "concurrency.pools.default_limit in dagster.yaml, e.g. DAGSTER_HOME=$PWD/dagster_home, "
+            "to see writers queue in the UI); the database's writer lock still lets one run "
+            "write it at a time"
         )
     ]
 

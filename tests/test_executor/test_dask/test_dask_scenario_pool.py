@@ -90,7 +90,7 @@ def test_a_scenario_step_on_a_worker_waits_while_another_run_holds_its_database_
     assert result.success
     messages = _messages(pooled_instance)
     assert any(m.startswith(f"Pool {POOL} claimed after") for m in messages)
-    assert not any("database not guarded" in m for m in messages)
+    assert not any("not queued by pool" in m for m in messages)
     assert database.exists()
     assert storage.get_concurrency_info(POOL).claimed_slots == [], "the step released its slot"
     tags = pooled_instance.get_run_by_id(result.run_id).tags  # type: ignore[union-attr]
