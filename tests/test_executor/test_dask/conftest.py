@@ -54,7 +54,6 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskTestC
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),
-        "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
     }
     port = address.rsplit(":", 1)[1]
     commands = [[dask, "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard"]]
