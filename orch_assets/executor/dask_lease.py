@@ -15,6 +15,7 @@ kill's grace (0.5 s), within 15 s.
 import contextlib
 import threading
 import time
+import weakref
 from typing import Any
 
 RENEW_S = 1.0
@@ -56,10 +57,15 @@ class RunLease:
 
 
 class LeaseWatch:
-    """In a Dask task: whether the run process has stopped renewing its lease."""
+    """In a Dask worker: whether the run process has stopped renewing its lease.
+
+    One per run and worker process (:func:`lease_watch`), shared by the run's tasks there, so a
+    worker reads each lease once per ``CHECK_S`` however many of its steps run.
+    """
 
     def __init__(self, name: str) -> None:
         self._name = name
+        self._lock = threading.Lock()
         self._variable: Any = None
         self._value: object = None
         now = time.monotonic()
@@ -69,16 +75,17 @@ class LeaseWatch:
 
     def check(self) -> bool:
         """True once the lease has not changed for ``EXPIRY_S`` (checked every ``CHECK_S``)."""
-        now = time.monotonic()
-        if self.expired or now < self._next_check:
+        with self._lock:
+            now = time.monotonic()
+            if self.expired or now < self._next_check:
+                return self.expired
+            self._next_check = now + CHECK_S
+            value = self._read()
+            now = time.monotonic()
+            if value is not None and value != self._value:
+                self._value, self._changed_at = value, now
+            self.expired = now - self._changed_at > EXPIRY_S
             return self.expired
-        self._next_check = now + CHECK_S
-        value = self._read()
-        now = time.monotonic()
-        if value is not None and value != self._value:
-            self._value, self._changed_at = value, now
-        self.expired = now - self._changed_at > EXPIRY_S
-        return self.expired
 
     def _read(self) -> object:
         from distributed import Variable
@@ -89,3 +96,16 @@ class LeaseWatch:
             return self._variable.get(timeout=_GET_TIMEOUT_S)
         except Exception:  # deleted, or the scheduler is slow: no renewal seen
             return None
+
+
+_watches_lock = threading.Lock()
+_watches: "weakref.WeakValueDictionary[str, LeaseWatch]" = weakref.WeakValueDictionary()
+
+
+def lease_watch(name: str) -> LeaseWatch:
+    """The watch of lease ``name`` in this process, shared while any task of the run holds it."""
+    with _watches_lock:
+        watch = _watches.get(name)
+        if watch is None:
+            watch = _watches[name] = LeaseWatch(name)
+        return watch

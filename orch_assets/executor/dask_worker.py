@@ -31,7 +31,7 @@ import psutil
 from orch_assets.executor._internals import EXECUTION_API_MODULE
 from orch_assets.executor.dask_calls import ReplyRelay
 from orch_assets.executor.dask_cluster import TREE_METRIC, tree_metric
-from orch_assets.executor.dask_lease import LeaseWatch
+from orch_assets.executor.dask_lease import lease_watch
 from orch_assets.executor.dask_step import DaskStep, forked_main
 from orch_assets.executor.ownership import terminate_process_trees
 from orch_assets.executor.zygote import Zygote, zygote_for
@@ -78,7 +78,7 @@ def run_step(step: DaskStep) -> dict[str, Any]:
 def _run_child(step: DaskStep, address: str, send: Any, stop: Any) -> int | None:
     log_manager = step.compute_logs.module_name if step.compute_logs else None
     child = _zygote([step.recon_job.get_module(), log_manager]).fork()
-    lease = LeaseWatch(step.lease)
+    lease = lease_watch(step.lease)
     relay = ReplyRelay(step.reply_queue)
     done = stopped = False
     next_check = 0.0

@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -46,20 +47,28 @@ class ZygoteChild:
     pid: int
     conn: Connection
     _control: socket.socket
+    _reported: bool = False
+    _code: int | None = None
 
     def exited(self) -> bool:
         """Whether the zygote has reported the child's exit (or is itself gone)."""
+        if self._reported:
+            return True
         ready, _, _ = select.select([self._control], [], [], 0)
         return bool(ready)
 
     def exit_code(self, timeout: float) -> int | None:
         """The child's exit code, waiting up to ``timeout``; None if unknown by then."""
+        if self._reported:
+            return self._code
         self._control.settimeout(timeout)
         try:
             line = _read_line(self._control)
         except OSError:
             return None
-        return int(line) if line.lstrip("-").isdigit() else None
+        self._reported = True
+        self._code = int(line) if line.lstrip("-").isdigit() else None
+        return self._code
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -95,16 +104,16 @@ class Zygote:
         try:
             with os.fdopen(ready_r, "rb") as ready:
                 readable, _, _ = select.select([ready], [], [], READY_TIMEOUT_S)
-                if not readable or ready.readline() != _READY:
-                    self.close()
-                    raise ZygoteError(
-                        f"the step zygote (pid {self._process.pid}) did not start within "
-                        f"{READY_TIMEOUT_S:g} s (exit code {self._process.poll()}); "
-                        "see the worker's log"
-                    )
+                started = bool(readable) and ready.readline() == _READY
         except BaseException:
             self.close()
             raise
+        if not started:
+            self.close()
+            raise ZygoteError(
+                f"the step zygote (pid {self._process.pid}) did not start within "
+                f"{READY_TIMEOUT_S:g} s (exit code {self._process.poll()}); see the worker's log"
+            )
 
     @property
     def pid(self) -> int:
@@ -135,8 +144,10 @@ class Zygote:
 
     def close(self) -> None:
         """Stop the zygote (its running children go on to their end)."""
-        with contextlib.suppress(OSError):
-            os.close(self._alive_w)
+        if self._alive_w >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._alive_w)
+            self._alive_w = -1
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._process.wait(timeout=5)
         if self._process.poll() is None:
@@ -213,7 +224,7 @@ def _fork(control: socket.socket, entry: Callable[[int], None], close: list[int]
         except BaseException:
             code = 1
             with contextlib.suppress(Exception):
-                sys.excepthook(*sys.exc_info())
+                traceback.print_exc()
         finally:
             with contextlib.suppress(Exception):
                 sys.stdout.flush()
