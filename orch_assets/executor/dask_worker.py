@@ -24,6 +24,7 @@ import os
 import pickle
 import socket
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import psutil
@@ -34,7 +35,7 @@ from orch_assets.executor.dask_cluster import TREE_METRIC, tree_metric
 from orch_assets.executor.dask_lease import lease_watch
 from orch_assets.executor.dask_step import DaskStep, forked_main
 from orch_assets.executor.ownership import terminate_process_trees
-from orch_assets.executor.zygote import Zygote, zygote_for
+from orch_assets.executor.zygote import ZygoteChild, zygote_for
 
 STOP_POLL_S = 0.25
 EXIT_WAIT_S = 5.0
@@ -46,12 +47,23 @@ def run_process_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{psutil.Process().create_time():.2f}"
 
 
-def _zygote(modules: list[str | None]) -> Zygote:
-    """One zygote per Dask worker process; it imports Dagster, warms its in-memory storages
-    and imports ``modules`` of the first step run there (its job's, its compute log manager's),
-    once for every step forked from it."""
-    preload = ["orch_assets.executor.dask_preload", EXECUTION_API_MODULE]
-    return zygote_for("dask-steps", preload + [m for m in modules if m], _ENTRY)
+def start_zygote(modules: Sequence[str] = ()) -> int:
+    """Start this worker's step zygote now, importing ``modules`` (jobs' modules); its pid.
+
+    It otherwise starts with the first step run on the worker, which then waits for it (seconds:
+    it imports Dagster). ``Client.run(start_zygote, [...])`` warms every worker of a cluster.
+    """
+    preload = ["orch_assets.executor.dask_preload", EXECUTION_API_MODULE, *modules]
+    return zygote_for("dask-steps", preload, _ENTRY).pid
+
+
+def _fork_step(modules: list[str | None]) -> ZygoteChild:
+    """A step process from this worker's zygote, which imports Dagster and warms its in-memory
+    storages once, and each of ``modules`` (the job's, its compute log manager's) the first
+    time a step needs it, for every step forked after."""
+    needed = [m for m in modules if m]
+    preload = ["orch_assets.executor.dask_preload", EXECUTION_API_MODULE, *needed]
+    return zygote_for("dask-steps", preload, _ENTRY).fork(needed)
 
 
 def run_step(step: DaskStep) -> dict[str, Any]:
@@ -77,7 +89,7 @@ def run_step(step: DaskStep) -> dict[str, Any]:
 
 def _run_child(step: DaskStep, address: str, send: Any, stop: Any) -> int | None:
     log_manager = step.compute_logs.module_name if step.compute_logs else None
-    child = _zygote([step.recon_job.get_module(), log_manager]).fork()
+    child = _fork_step([step.recon_job.get_module(), log_manager])
     lease = lease_watch(step.lease)
     relay = ReplyRelay(step.reply_queue)
     done = stopped = False

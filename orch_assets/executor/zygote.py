@@ -7,7 +7,8 @@ dask-kubernetes'), and Python forbids ``multiprocessing`` children of a daemon p
 interpreter that imports the ``preload`` modules once (Dagster, its execution API, the job's
 module), then listens on a Unix socket in a private temporary directory. For each step the worker
 connects, passes one end of a new socket pair (``SCM_RIGHTS``), and the zygote forks a child that
-runs ``entry(fd)`` on that end, warm, in about the time of a ``fork``. The connection then
+runs ``entry(fd)`` on that end, warm, in about the time of a ``fork``; modules named with the
+request that the zygote has not imported yet (a later job's) it imports first, once. The connection then
 carries the child's pid and, once the zygote has reaped the child, its exit code.
 
 The zygote ends when its worker does: it holds the read end of a pipe whose only writer is the
@@ -26,7 +27,7 @@ import sys
 import tempfile
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -122,13 +123,17 @@ class Zygote:
     def alive(self) -> bool:
         return self._process.poll() is None
 
-    def fork(self) -> ZygoteChild:
-        """A new child running the entry on its end of a fresh socket pair."""
+    def fork(self, modules: Sequence[str] = ()) -> ZygoteChild:
+        """A new child running the entry on its end of a fresh socket pair.
+
+        The zygote first imports those of ``modules`` it has not imported yet, so a later job's
+        module is imported once per zygote, not once per step.
+        """
         ours, theirs = socket.socketpair()
         control = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             control.connect(self._path)
-            socket.send_fds(control, [b"fork"], [theirs.fileno()])
+            socket.send_fds(control, [json.dumps(list(modules)).encode()], [theirs.fileno()])
             line = _read_line(control)
         except OSError as error:
             control.close()
@@ -167,10 +172,7 @@ def serve() -> None:
     """The zygote process: ``python -c '...serve()' ALIVE_FD READY_FD SPEC_JSON``."""
     alive_fd, ready_fd, spec = int(sys.argv[1]), int(sys.argv[2]), json.loads(sys.argv[3])
     sys.path[:] = spec["sys_path"]
-    for module in spec["preload"]:
-        # A module that fails here fails again, with its traceback, in the step that needs it.
-        with contextlib.suppress(Exception):
-            importlib.import_module(module)
+    _import(spec["preload"])
     entry = _load(spec["entry"])
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(spec["socket"])
@@ -202,15 +204,25 @@ def serve() -> None:
                 children[pid] = control
 
 
+def _import(modules: list[str]) -> None:
+    for module in modules:
+        if module not in sys.modules:
+            # A module that fails here fails again, with its traceback, in the step that needs it.
+            with contextlib.suppress(Exception):
+                importlib.import_module(module)
+
+
 def _fork(control: socket.socket, entry: Callable[[int], None], close: list[int]) -> int | None:
     try:
-        _, fds, _, _ = socket.recv_fds(control, 16, 1)
-    except OSError:
+        data, fds, _, _ = socket.recv_fds(control, 65536, 1)
+        modules = json.loads(data)
+    except (OSError, ValueError):
         control.close()
         return None
     if not fds:
         control.close()
         return None
+    _import(modules)
     pid = os.fork()
     if pid == 0:
         signal.set_wakeup_fd(-1)

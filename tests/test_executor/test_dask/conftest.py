@@ -24,6 +24,7 @@ THREADS_PER_WORKER = 8
 WORKER_MEMORY = "2GB"
 WORKER_MEMORY_GIB = 1.86
 START_TIMEOUT_S = 120.0
+JOB_MODULES = ["tests.test_executor.jobs", "tests.test_executor.test_dask.dask_jobs"]
 NO_NANNY_MEMORY_GB = 64
 """The `--no-nanny` worker's memory resource: a step asking for more than the others hold
 (``memory_per_step_gb``) can only run there."""
@@ -41,6 +42,16 @@ class DaskTestCluster:
         with Client(self.address, timeout=30, set_as_default=False) as client:
             client.wait_for_workers(expected, timeout=START_TIMEOUT_S)
             return sorted(client.scheduler_info(n_workers=-1)["workers"])
+
+    def warm_up(self) -> None:
+        """Start every worker's step zygote with the test jobs' modules imported, as a cluster
+        that has run steps before has it, so timed tests do not pay it."""
+        from distributed import Client
+
+        from orch_assets.executor.dask_worker import start_zygote
+
+        with Client(self.address, timeout=30, set_as_default=False) as client:
+            client.run(start_zygote, JOB_MODULES)
 
 
 def _free_port() -> int:
@@ -71,6 +82,7 @@ def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskTestC
     cluster = DaskTestCluster(address, processes, logs)
     try:
         cluster.worker_addresses()
+        cluster.warm_up()
         yield cluster
     finally:
         for process in reversed(processes):
