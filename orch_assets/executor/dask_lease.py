@@ -5,8 +5,10 @@ SIGKILLed run process ends nothing on the workers. So the run process renews a l
 ``distributed.Variable`` named after the run, set to a counter it increments every
 ``RENEW_S`` (:class:`RunLease`, a daemon thread). Each task reads it every ``CHECK_S``
 (:class:`LeaseWatch`) and counts the time since it last saw the counter change on its own
-clock, so clocks of different machines never meet. After ``EXPIRY_S`` without a change the
-run is taken for dead: the task kills its step's process tree and forwards nothing more.
+clock, so clocks of different machines never meet. Once a read shows the same counter
+``EXPIRY_S`` after it last changed, the run is taken for dead: the task kills its step's process
+tree and forwards nothing more. A read that fails (a slow or unreachable scheduler) is no
+evidence either way.
 
 Worst case from the run process's death to its steps' end: ``EXPIRY_S + CHECK_S`` plus the
 kill's grace (0.5 s), within 15 s.
@@ -81,8 +83,10 @@ class LeaseWatch:
                 return self.expired
             self._next_check = now + CHECK_S
             value = self._read()
+            if value is None:  # not read: no evidence either way
+                return False
             now = time.monotonic()
-            if value is not None and value != self._value:
+            if value != self._value:
                 self._value, self._changed_at = value, now
             self.expired = now - self._changed_at > EXPIRY_S
             return self.expired
