@@ -162,21 +162,19 @@ class DaskCluster:
 
     @staticmethod
     def _start_local(dask: DaskSettings) -> Any:
-        from dask import config as dask_config
         from distributed import LocalCluster
 
         local = dask.local
         assert local is not None
         memory = local.memory_limit_bytes or psutil.virtual_memory().total // local.n_workers
-        with dask_config.set({"distributed.worker.daemon": False}):
-            return LocalCluster(
-                n_workers=local.n_workers,
-                threads_per_worker=local.threads_per_worker,
-                memory_limit=memory,
-                processes=True,
-                dashboard_address=":0",
-                resources={MEMORY_RESOURCE: round(memory / GIB, 3)},
-            )
+        return LocalCluster(
+            n_workers=local.n_workers,
+            threads_per_worker=local.threads_per_worker,
+            memory_limit=memory,
+            processes=True,
+            dashboard_address=":0",
+            resources={MEMORY_RESOURCE: round(memory / GIB, 3)},
+        )
 
     def _check_workers(self, settings: AdaptiveSettings) -> None:
         assert settings.dask is not None

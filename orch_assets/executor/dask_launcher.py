@@ -33,6 +33,7 @@ from orch_assets.executor.config import AdaptiveSettings
 from orch_assets.executor.dask_calls import RunInstanceCalls, reply_queue_name
 from orch_assets.executor.dask_capacity import ClusterCapacityMonitor
 from orch_assets.executor.dask_cluster import MEMORY_RESOURCE, DaskCluster
+from orch_assets.executor.dask_lease import RunLease, lease_name
 from orch_assets.executor.dask_step import DaskStep, decode
 from orch_assets.executor.dask_worker import run_step
 from orch_assets.executor.messages import Kind, StopKind, WorkerMessage, drain
@@ -81,6 +82,7 @@ class DaskLauncher:
         self._run_process = run_process_identity()
         self._compute_logs = getattr(self._instance.compute_log_manager, "inst_data", None)
         cluster.client.subscribe_topic(self._topic, self._raw.put)
+        self._lease = RunLease(cluster.client, self._run_id)
 
     def _names(self, token: int) -> tuple[str, str]:
         base = f"orch-{self._run_id}-{token}"
@@ -107,6 +109,7 @@ class DaskLauncher:
             topic=self._topic,
             stop_event=stop_name,
             claim_event=claim_name,
+            lease=lease_name(self._run_id),
             recon_job=self._ctx.reconstructable_job,
             command=command,
             artifact_dir=self._instance.root_directory,
@@ -261,5 +264,6 @@ class DaskLauncher:
             if token not in self._ended:
                 future.cancel()
         self._calls.release_all()
+        self._lease.close()
         with contextlib.suppress(ValueError, OSError):
             self._cluster.client.unsubscribe_topic(self._topic)

@@ -1,8 +1,8 @@
-"""Imported once by the forkserver of each Dask worker (mode dask), before any step is forked.
+"""Imported once by the step zygote of each Dask worker (mode dask), before any step is forked.
 
 Creating the first ephemeral instance in a process imports and builds Dagster's in-memory
-storages (4 s on a loaded 2-core machine, 0.4 s after that), so the forkserver does it once
-here and every step process forked from it starts warm.
+storages (4 s on a loaded 2-core machine, 0.4 s after that), so the zygote (``zygote.py``) does
+it once here and every step process forked from it starts warm.
 """
 
 from dagster import DagsterInstance

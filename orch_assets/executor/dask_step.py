@@ -1,4 +1,4 @@
-"""The step's own process in ``mode: dask``: a child of the Dask worker, forked per step.
+"""The step's own process in ``mode: dask``: forked per step by its Dask worker's zygote.
 
 The step runs against an ephemeral instance whose artifact directory is the run instance's; every
 event log entry it writes, the run tags it adds and its calls on the run's instance
@@ -8,6 +8,7 @@ rebuilt here from its config. The process ends itself once its Dask worker is go
 """
 
 import os
+import pickle
 import sys
 import threading
 import time
@@ -50,6 +51,8 @@ class DaskStep:
     topic: str
     stop_event: str
     claim_event: str
+    lease: str
+    """Name of the run's lease (``dask_lease.py``): the task stops the step once it lapses."""
     recon_job: ReconstructableJob
     command: StepCommand
     artifact_dir: str | None
@@ -170,6 +173,17 @@ def step_child_main(
         error = serializable_error_info_from_exc_info(sys.exc_info())
         send("error", serialize_value(error))
     send("done", None)
+
+
+def forked_main(fd: int) -> None:
+    """The zygote's entry (``zygote.py``): read the launch from ``fd``, then run the step.
+
+    ``fd`` is a duplex socket to the Dask task: the task writes ``(step, worker address,
+    worker pid)`` first, then the answers to the step's calls; the step writes its messages.
+    """
+    conn = Connection(fd)
+    step, worker_address, worker_pid = pickle.loads(conn.recv_bytes())
+    step_child_main(conn, conn, step, worker_address, worker_pid)
 
 
 def decode(payload: str) -> Any:

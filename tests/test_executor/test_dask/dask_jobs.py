@@ -28,10 +28,12 @@ def worker_kill_job() -> None:
     never_runs(kill_own_dask_worker())
 
 
-def _nap(name: str, tags: dict[str, str] | None = None, pool: str | None = None) -> OpDefinition:
+def _nap(
+    name: str, tags: dict[str, str] | None = None, pool: str | None = None, seconds: float = 0.3
+) -> OpDefinition:
     @op(name=name, tags=tags, pool=pool)
     def _op() -> None:
-        time.sleep(0.3)
+        time.sleep(seconds)
 
     return _op
 
@@ -42,6 +44,16 @@ NAPS = [_nap(f"short_nap_{i}") for i in range(3)]
 @job(executor_def=adaptive_executor)
 def three_naps_job() -> None:
     for nap in NAPS:
+        nap()
+
+
+SECOND_NAPS = [_nap(f"nap_{i:02}", seconds=1.0) for i in range(16)]
+
+
+@job(executor_def=adaptive_executor)
+def sixteen_naps_job() -> None:
+    """16 independent one-second steps."""
+    for nap in SECOND_NAPS:
         nap()
 
 
