@@ -48,7 +48,7 @@ from orch_assets.dbt.selection import (
     load_project_vars,
 )
 from orch_assets.executor.config import DEFAULT_CLASS_LIMITS
-from orch_assets.simulation.timeline import YearTimeline
+from orch_assets.dbt.timeline import YearTimeline
 
 REPO = Path(__file__).resolve().parents[1]
 DBT_DIR = REPO / "dbt_project"

@@ -82,3 +82,9 @@ def submits_through_pool_apply_async() -> bool:
         BuildTask.handle_model_with_unit_tests_node
     )
     return sources.count("pool.apply_async(") == 2
+
+
+def pool_size(pool: Any) -> int | None:
+    """dbt's ``--threads`` as the size of the pool it runs nodes on (``DbtThreadPool.max_threads``)."""
+    size = getattr(pool, "max_threads", None)
+    return int(size) if isinstance(size, int) else None
