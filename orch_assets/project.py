@@ -18,4 +18,6 @@ class WorkforceTranslator(ExecutionClassTranslator):
     year runs ~100 of them, reported per year in the step's log instead)."""
 
     def __init__(self) -> None:
-        super().__init__(DagsterDbtTranslatorSettings(enable_asset_checks=False), group_by_layer=True)
+        super().__init__(
+            DagsterDbtTranslatorSettings(enable_asset_checks=False), group_by_layer=True
+        )

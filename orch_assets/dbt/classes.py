@@ -30,11 +30,13 @@ def _name(props: Mapping[str, Any]) -> str:
     return str(props.get("unique_id", props.get("name")))
 
 
-def check_execution_class(value: object, where: str) -> str:
-    """``value`` if it is one of :data:`EXECUTION_CLASSES`, else a one-line error naming ``where``."""
+def check_execution_class(value: object, where: str, source: str = "") -> str:
+    """``value`` if it is one of :data:`EXECUTION_CLASSES`, else a one-line error naming
+    ``where`` the value came from (and ``source``, e.g. "config meta")."""
     if value not in EXECUTION_CLASSES:
         raise InvalidExecutionClassError(
-            f"{where} has execution_class {value!r}; allowed: {', '.join(EXECUTION_CLASSES)}"
+            f"{where} has execution_class {value!r}{f' ({source})' if source else ''}; "
+            f"allowed: {', '.join(EXECUTION_CLASSES)}"
         )
     return str(value)
 
@@ -48,7 +50,7 @@ def execution_class(props: Mapping[str, Any], default: str | None = None) -> str
     where = f"dbt model '{_name(props)}'"
     value = node_meta(props).get(EXECUTION_CLASS_META)
     if value is not None:
-        return check_execution_class(value, f"{where} (config meta)")
+        return check_execution_class(value, where, "config meta")
     tagged = sorted({tag for tag in props.get("tags") or [] if tag in EXECUTION_CLASSES})
     if len(tagged) > 1:
         raise InvalidExecutionClassError(
@@ -59,8 +61,8 @@ def execution_class(props: Mapping[str, Any], default: str | None = None) -> str
     if props.get("resource_type") != "model":
         return None
     if default is None:
-        return check_execution_class(None, f"{where} (config meta)")
-    return check_execution_class(default, f"{where} (the default class)")
+        return check_execution_class(None, where, "config meta")
+    return check_execution_class(default, where, "the default class")
 
 
 def classes_by_unique_id(manifest: Mapping[str, Any], default: str | None) -> dict[str, str]:

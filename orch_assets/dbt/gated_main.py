@@ -101,9 +101,7 @@ def _gated_run(args: list[str], settings: Mapping[str, Any], target_path: Path) 
             threads = pool_size(pool) or _NO_CEILING
             cap = _read_cap(target_path) or settings.get("cap")
             gates.append(Gate(limits, ceiling=threads, cap=cap, on_cap_change=on_cap_change))
-            threading.Thread(
-                target=_follow_cap, args=(gates[0], target_path), daemon=True
-            ).start()
+            threading.Thread(target=_follow_cap, args=(gates[0], target_path), daemon=True).start()
         return ReportingPool(pool, gates[0], classify=lambda node: node_class(node, default))
 
     with wrapped_thread_pool(wrap):

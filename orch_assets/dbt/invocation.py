@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 import duckdb
@@ -171,7 +171,7 @@ class GatedDbtCliInvocation(DbtCliInvocation):
 
     @property
     def dbt_command_name(self) -> str:
-        args = [str(a) for a in self.process.args]
+        args = [str(a) for a in cast("Sequence[Any]", self.process.args)]
         return next((a for a in args[1:] if not a.startswith("-")), "dbt")
 
     def _finish(self) -> None:

@@ -199,5 +199,3 @@ def describe_gate(settings: Mapping[str, Any]) -> str:
         f"live cap {cap if cap is not None else 'dbt --threads'} at start; models without a "
         f"class: {settings['default_execution_class']}"
     )
-
-

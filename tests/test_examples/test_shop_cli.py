@@ -82,7 +82,9 @@ def _materializations(run: ShopRun) -> dict[str, dg.AssetMaterialization]:
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("stg_orders")), limit=1
     ).records
     assert records
-    events = run.instance.all_logs(run.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    events = run.instance.all_logs(
+        run.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    )
     found = {}
     for entry in events:
         materialization = entry.asset_materialization
@@ -96,7 +98,10 @@ def test_class_limit_1_from_the_executor_config_keeps_parallel_safe_models_apart
 ) -> None:
     results = run_results(serial_staging.target)
     intervals = execute_intervals(results)
-    assert {r["thread_id"] for r in results["results"]} >= {"Thread-1 (worker)", "Thread-2 (worker)"}
+    assert {r["thread_id"] for r in results["results"]} >= {
+        "Thread-1 (worker)",
+        "Thread-2 (worker)",
+    }
     assert not any_overlap([intervals[uid] for uid in STAGING])
     logs = [e.message for e in serial_staging.instance.all_logs(serial_staging.run.run_id)]
     assert any(
@@ -118,7 +123,10 @@ def test_each_model_carries_its_class_timing_and_wait_and_the_last_one_the_timel
     stg = found["stg_orders"].metadata
     assert {STARTED_AT_KEY, DBT_THREAD_KEY, SLOT_WAIT_KEY} <= set(stg)
     # Two of the three staging models waited for the one parallel_safe slot.
-    waits = sorted(found[n].metadata[SLOT_WAIT_KEY].value for n in ("stg_orders", "stg_customers", "stg_products"))  # type: ignore[type-var]
+    waits = sorted(
+        found[n].metadata[SLOT_WAIT_KEY].value
+        for n in ("stg_orders", "stg_customers", "stg_products")
+    )  # type: ignore[type-var]
     assert waits[-1] > 0.2
     with_timeline = [name for name, m in found.items() if TIMELINE_KEY in m.metadata]
     assert len(with_timeline) == 1
