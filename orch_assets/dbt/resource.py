@@ -167,6 +167,11 @@ class GatedDbtCliResource(DbtCliResource):
         if settings["cap"] is not None:
             write_cap(target, settings["cap"])
         if context is not None:
+            if Path(self.dbt_executable).name != "orch-dbt":
+                context.log.warning(
+                    f"GatedDbtCliResource.dbt_executable is {self.dbt_executable!r}, not orch-dbt: "
+                    "this command's models are NOT gated"
+                )
             context.log.info(describe_gate(settings))
         invocation = super().cli(
             args,

@@ -11,12 +11,11 @@ from dagster_dbt import dbt_assets
 
 from orch_assets.dbt import EXECUTION_CLASS_TAG, ExecutionClassTranslator
 from orch_assets.dbt.classes import InvalidExecutionClassError, execution_class
-from tests.test_examples.shop_support import SHOP_DIR, parse
+from tests.test_examples.shop_support import SHOP_DIR
 
 
 @pytest.fixture(scope="module")
 def shop_manifest() -> dict[str, Any]:
-    parse(SHOP_DIR)
     return json.loads((SHOP_DIR / "target" / "manifest.json").read_text())
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, SHOP_PROJECT_DIR
 
-SHOP_DIR = REPO_ROOT / "examples" / "shop" / "dbt_project"
+SHOP_DIR = SHOP_PROJECT_DIR
 BIN = Path(sys.executable).parent
 STAGING = ("model.shop.stg_customers", "model.shop.stg_orders", "model.shop.stg_products")
 # The lines of dbt_project.yml that declare the marts' class: a copy without them declares none.

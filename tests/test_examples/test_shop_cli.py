@@ -25,7 +25,6 @@ from tests.test_examples.shop_support import (
     any_overlap,
     execute_intervals,
     materialize_cli,
-    parse,
     run_results,
 )
 
@@ -63,7 +62,6 @@ def shop_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
 
     from tests.conftest import REPO_ROOT
 
-    parse(SHOP_DIR)
     home = tmp_path_factory.mktemp("shop_home")
     shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
