@@ -19,6 +19,7 @@ from orch_assets.dbt.node_metadata import (
     TIMELINE_PATH_KEY,
 )
 from orch_assets.runtime.model_times import model_times_table
+from orch_assets.runtime.records import record_run_ids
 from tests.test_examples.shop_support import (
     SHOP_DIR,
     STAGING,
@@ -144,6 +145,9 @@ def test_the_run_records_its_dbt_threads_and_node_times_in_the_runtime_history(
     assert {r[0] for r in rows} == {"shop_models"}
     assert ("shop_models", "model.shop.stg_orders", "parallel_safe") in rows
     assert len(rows) == 30
+    # What the runtime sensor records of the run: its thread configuration.
+    (row,) = record_run_ids(run.instance, model_times_table(run.instance), [run.run.run_id])
+    assert (row.dbt_threads, row.executor_mode, row.status) == (4, "thread", "success")
 
 
 def test_a_ui_style_subset_runs_only_the_selected_model_gated(
