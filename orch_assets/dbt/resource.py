@@ -20,7 +20,7 @@ from typing import Any
 import dagster as dg
 import psutil
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from orch_assets.dbt.classes import DEFAULT_EXECUTION_CLASS, check_execution_class
 from orch_assets.dbt.gated_main import GATE_FILE, write_cap
@@ -107,11 +107,13 @@ class GatedDbtCliResource(DbtCliResource):
     ) -> None:
         super().__init__(project_dir=project_dir, dbt_executable=dbt_executable, **kwargs)
 
+    @field_validator("default_execution_class")
+    @classmethod
+    def _known_class(cls, value: str) -> str:
+        return check_execution_class(value, "GatedDbtCliResource.default_execution_class")
+
     def gate_settings(self, context: Context | None) -> dict[str, Any]:
         """What the gated dbt process needs at start (written to its target directory)."""
-        check_execution_class(
-            self.default_execution_class, "GatedDbtCliResource.default_execution_class"
-        )
         run_id = context.run.run_id if context is not None else None
         run_config = context.run.run_config if context is not None else None
         limits, source = build_limits(run_id, run_config, self.class_limits)
