@@ -40,6 +40,7 @@ FIXTURE_GROUPS = {
     "dbt_outcomes": "safe_vars",
     "three_years": "workforce_three_years",
     "serial_staging": "shop_cli",
+    "plain_project": "shop_plain",
 }
 
 
