@@ -106,7 +106,11 @@ class GatedDbtCliInvocation(DbtCliInvocation):
             self._finish()
 
     def _stream_asset_events(self) -> Iterator[DbtDagsterEventType]:
-        held: dg.Output | dg.AssetMaterialization | None = None
+        """dagster-dbt's events in dbt's order, each model's with its timing. The latest
+        materialization and the events after it are held until the next materialization (or
+        the end, when the build's timeline is added to it): a check result never precedes the
+        materialization it checks."""
+        held: list[Any] = []
         try:
             for event in self.stream_raw_events():
                 for asset_event in event.to_default_asset_events(
@@ -117,19 +121,19 @@ class GatedDbtCliInvocation(DbtCliInvocation):
                     project=self.project,
                 ):
                     if isinstance(asset_event, (dg.Output, dg.AssetMaterialization)):
-                        if held is not None:
-                            yield held
-                        timing = self.timing(self._unique_id(event))
-                        extra = node_metadata(timing)
-                        held = asset_event.with_metadata({**asset_event.metadata, **extra})
+                        yield from held
+                        extra = node_metadata(self.timing(self._unique_id(event)))
+                        held = [asset_event.with_metadata({**asset_event.metadata, **extra})]
+                    elif held:
+                        held.append(asset_event)
                     else:
                         yield asset_event
         except BaseException:
-            if held is not None:
-                yield held
+            yield from held
             raise
-        if held is not None:
-            yield held.with_metadata({**held.metadata, **self._timeline()})
+        if held:
+            held[0] = held[0].with_metadata({**held[0].metadata, **self._timeline()})
+            yield from held
 
     @staticmethod
     def _unique_id(event: DbtCliEventMessage) -> str:

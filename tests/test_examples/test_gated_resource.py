@@ -113,6 +113,13 @@ def test_a_project_without_classes_yields_the_events_and_tables_of_dbtcliresourc
     assert _events(gated) == _events(stock)
     assert len(_events(gated)["checks"]) == 20  # the singular test has two parents: not a check
     assert _tables(tmp_path / "gated.duckdb") == _tables(tmp_path / "stock.duckdb")
+    # Holding the latest materialization back (for the timeline) never puts a check before it.
+    materialized: set[dg.AssetKey] = set()
+    for event in gated.all_events:
+        if event.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
+            materialized.add(event.step_materialization_data.materialization.asset_key)
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            assert event.asset_check_evaluation_data.asset_key in materialized
     # No class limit applies to the default class: dbt's threads run the staging models at once.
     intervals = execute_intervals(invocation.get_artifact("run_results.json"))
     assert any_overlap([intervals[uid] for uid in STAGING])
