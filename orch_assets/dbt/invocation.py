@@ -60,6 +60,17 @@ def follow_cap(process: Any, target_path: Path, cap: Callable[[], int | None]) -
     return thread
 
 
+def _import_chart_modules() -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+    from matplotlib.figure import Figure  # noqa: F401
+
+
+def warm_up_timeline() -> None:
+    """Imports matplotlib in the background while dbt starts (seconds of dbt start-up; the
+    import costs ~1-2 s), so that drawing the timeline at the end adds only the drawing."""
+    threading.Thread(target=_import_chart_modules, name="orch-chart-import", daemon=True).start()
+
+
 @dataclass
 class GatedDbtCliInvocation(DbtCliInvocation):
     """A :class:`dagster_dbt.DbtCliInvocation` of a gated dbt command (see the module docstring).

@@ -24,7 +24,7 @@ from pydantic import Field, field_validator
 
 from orch_assets.dbt.classes import DEFAULT_EXECUTION_CLASS, check_execution_class
 from orch_assets.dbt.gated_main import GATE_FILE, write_cap
-from orch_assets.dbt.invocation import GatedDbtCliInvocation, follow_cap
+from orch_assets.dbt.invocation import GatedDbtCliInvocation, follow_cap, warm_up_timeline
 from orch_assets.dbt.limits import build_limits, under_adaptive_executor
 from orch_assets.executor import live_cap
 from orch_assets.executor.capacity import CapPolicy, CapState, ProcessTreeProbe, decide_cap
@@ -188,6 +188,8 @@ class GatedDbtCliResource(DbtCliResource):
             workload=context.op_execution_context.op.name if context is not None else "",
             record_history=self.record_history,
         )
+        if context is not None:
+            warm_up_timeline()
         source = self._cap_source(context)
         if source is not None:
             follow_cap(gated.process, target, source)
