@@ -47,8 +47,8 @@ from orch_assets.dbt.selection import (
     later_years_exclusions,
     load_project_vars,
 )
+from orch_assets.dbt.timeline import YearTimeline
 from orch_assets.executor.config import DEFAULT_CLASS_LIMITS
-from orch_assets.simulation.timeline import YearTimeline
 
 REPO = Path(__file__).resolve().parents[1]
 DBT_DIR = REPO / "dbt_project"

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+# The example project of the gated resource (examples/shop), parsed with the simulation's.
+SHOP_PROJECT_DIR = REPO_ROOT / "examples" / "shop" / "dbt_project"
 
 
 # Expensive session or module fixture -> xdist group of every test that uses it.
@@ -40,11 +42,14 @@ FIXTURE_GROUPS = {
     "launchpad": "launchpad",
     "monitored_workspace": "max_runtime",
     "rules_outcomes": "model_rules",
+    "serial_staging": "shop_cli",
+    "plain_project": "shop_plain",
 }
 
 
 def _parse_dbt_project() -> None:
-    """dagster-dbt loads target/manifest.json at import: make it match the dbt sources.
+    """dagster-dbt loads target/manifest.json at import: make it (the simulation's and the
+    example's) match the dbt sources.
 
     Runs when this conftest is imported, because pytest imports the conftests of the ``test*``
     folders (which import the definitions) before any ``pytest_configure`` hook. An xdist worker
@@ -53,11 +58,12 @@ def _parse_dbt_project() -> None:
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return
     dbt = Path(sys.executable).with_name("dbt")
-    subprocess.run(
-        [str(dbt), "parse", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
-        check=True,
-    )  # fmt: skip
+    for project in (DBT_PROJECT_DIR, SHOP_PROJECT_DIR):
+        subprocess.run(
+            [str(dbt), "parse", "--project-dir", str(project),
+             "--profiles-dir", str(project), "--quiet"],
+            check=True,
+        )  # fmt: skip
 
 
 _parse_dbt_project()

@@ -15,9 +15,9 @@ from dagster_dbt import dbt_assets
 from pydantic import Field
 
 from orch_assets.config import InputChangePolicy, SimulationConfig
-from orch_assets.dbt.translator import EXECUTION_CLASS_TAG, ExecutionClassTranslator
+from orch_assets.dbt.translator import EXECUTION_CLASS_TAG
 from orch_assets.partitions import SCENARIOS_BY_NAME, scenario_partitions
-from orch_assets.project import workforce_dbt_project
+from orch_assets.project import WorkforceTranslator, workforce_dbt_project
 from orch_assets.resources import POOL_TAG, SimulationStore
 from orch_assets.scenarios import Scenario
 from orch_assets.simulation import run_simulation
@@ -26,7 +26,7 @@ SCENARIO_KEY_PREFIX = "scenarios"
 SCENARIO_GROUP = "scenarios"
 
 
-class ScenarioTranslator(ExecutionClassTranslator):
+class ScenarioTranslator(WorkforceTranslator):
     """The baseline translator's tags, keys under ``scenarios/``, one asset group."""
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:

@@ -6,8 +6,7 @@ import dagster as dg
 from dagster_dbt import dbt_assets
 
 from orch_assets.config import SimulationConfig
-from orch_assets.dbt.translator import ExecutionClassTranslator
-from orch_assets.project import workforce_dbt_project
+from orch_assets.project import WorkforceTranslator, workforce_dbt_project
 from orch_assets.resources import POOL_TAG, SimulationStore, database_pool
 from orch_assets.run_coordinator import DATABASE_TAG
 from orch_assets.simulation import run_simulation
@@ -21,7 +20,7 @@ BASELINE_POOL = database_pool(BASELINE_SIMULATION)
 @dbt_assets(
     manifest=workforce_dbt_project.manifest_path,
     project=workforce_dbt_project,
-    dagster_dbt_translator=ExecutionClassTranslator(),
+    dagster_dbt_translator=WorkforceTranslator(),
     name="workforce_models",
     # orch/database is read by the run coordinator (orch_assets/run_coordinator.py): an asset-job
     # run of these assets (the UI's Materialize) is queued under the database's run tag.

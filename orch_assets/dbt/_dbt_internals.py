@@ -22,6 +22,8 @@ from typing import Any
 from dbt.task.build import BuildTask
 from dbt.task.runnable import GraphRunnableTask
 
+from orch_assets.dbt.classes import DEFAULT_EXECUTION_CLASS, node_class
+
 PoolWrapper = Callable[[Any], Any]
 
 _install_lock = threading.Lock()
@@ -55,12 +57,9 @@ def submitted_node(args: tuple[Any, ...] | list[Any]) -> Any:
 
 
 def node_execution_class(node: Any) -> str | None:
-    """``meta.execution_class`` of a model node; None for tests, seeds and unit tests."""
-    if getattr(node, "resource_type", None) != "model":
-        return None
-    meta = {**(getattr(node, "meta", None) or {}), **(node.config.meta or {})}
-    value = meta.get("execution_class")
-    return str(value) if value is not None else None
+    """The execution class of a dbt node object (:func:`orch_assets.dbt.classes.node_class`:
+    meta, a class tag, else ``parallel_safe`` for a model; None for tests and seeds)."""
+    return node_class(node, DEFAULT_EXECUTION_CLASS)
 
 
 def internal_shapes() -> dict[str, list[str]]:
@@ -82,3 +81,9 @@ def submits_through_pool_apply_async() -> bool:
         BuildTask.handle_model_with_unit_tests_node
     )
     return sources.count("pool.apply_async(") == 2
+
+
+def pool_size(pool: Any) -> int | None:
+    """dbt's ``--threads`` as the size of the pool it runs nodes on (``DbtThreadPool.max_threads``)."""
+    size = getattr(pool, "max_threads", None)
+    return int(size) if isinstance(size, int) else None

@@ -134,7 +134,8 @@ class GatedPool:
     With ``remote`` (a run shared by several simulations, orch_assets/simulation/run_gate.py)
     the run process decides instead of ``gate``: each ready node is sent as
     ``remote("slot_request", id=..., class=...)``, starts on :meth:`grant` and is released with
-    ``remote("slot_release", id=...)``.
+    ``remote("slot_release", id=...)``. ``classify`` gives a dbt node's execution class (default:
+    its ``meta.execution_class``).
     """
 
     def __init__(
@@ -144,8 +145,10 @@ class GatedPool:
         priority: Mapping[str, float] | None = None,
         on_timing: Callable[[NodeTiming], None] | None = None,
         remote: Callable[..., None] | None = None,
+        classify: Callable[[Any], str | None] = node_execution_class,
     ) -> None:
         self._pool = pool
+        self._classify = classify
         self._gate = gate
         self._priority = priority or {}
         self._on_timing = on_timing
@@ -167,7 +170,7 @@ class GatedPool:
     ) -> None:
         node = submitted_node(args)
         item = _Pending(
-            next(self._seq), node.unique_id, node_execution_class(node), time.time(), func,
+            next(self._seq), node.unique_id, self._classify(node), time.time(), func,
             tuple(args), dict(kwds or {}), callback, error_callback,
         )  # fmt: skip
         with self._gate.lock:

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from orch_assets.dbt.translator import ENABLED_BY_META, execution_class
+from orch_assets.dbt.translator import ENABLED_BY_META, InvalidExecutionClassError, execution_class
 
 
 def load_project_vars(project_dir: Path) -> dict[str, Any]:
@@ -31,8 +31,12 @@ def conditional_exclusions(
     for props in manifest["nodes"].values():
         if props["resource_type"] != "model" or execution_class(props) != "conditional":
             continue
-        meta = {**props.get("meta", {}), **props.get("config", {}).get("meta", {})}
-        switch = meta[ENABLED_BY_META]
+        switch = _meta(props).get(ENABLED_BY_META)
+        if not switch:
+            raise InvalidExecutionClassError(
+                f"dbt model '{props['unique_id']}' is conditional but names no "
+                f"'meta.{ENABLED_BY_META}' var that switches it on"
+            )
         if not _truthy(dbt_vars.get(switch, project_vars.get(switch, False))):
             excluded.append(props["name"])
     return sorted(excluded)

@@ -1,4 +1,5 @@
-"""Translator rules over dbt config: execution class as a tag, layer as the asset group."""
+"""The translator that shows each model's execution class (:mod:`orch_assets.dbt.classes`) as
+the asset tag ``orch/execution_class``; an unknown class fails the definitions' load."""
 
 from __future__ import annotations
 
@@ -7,54 +8,73 @@ from typing import Any
 
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings
 
-EXECUTION_CLASS_TAG = "orch/execution_class"
-EXECUTION_CLASSES = ("parallel_safe", "sequential", "conditional")
-ENABLED_BY_META = "enabled_by"
+from orch_assets.dbt.classes import (
+    DEFAULT_EXECUTION_CLASS,
+    ENABLED_BY_META,
+    EXECUTION_CLASS_TAG,
+    EXECUTION_CLASSES,
+    InvalidExecutionClassError,
+    check_execution_class,
+    execution_class,
+)
 
-
-class InvalidExecutionClassError(ValueError):
-    """A dbt model declares no execution class, or one that is not allowed."""
-
-
-def execution_class(props: Mapping[str, Any]) -> str | None:
-    """The model's ``meta.execution_class`` from its dbt config; None for non-models without one.
-
-    Raises for a model that declares none or an unknown one, naming the model and the choices.
-    """
-    meta = {**props.get("meta", {}), **props.get("config", {}).get("meta", {})}
-    value = meta.get("execution_class")
-    if value is None and props.get("resource_type") != "model":
-        return None
-    if value not in EXECUTION_CLASSES:
-        raise InvalidExecutionClassError(
-            f"dbt model '{props.get('unique_id', props.get('name'))}' has execution_class "
-            f"{value!r} in its config meta; allowed: {', '.join(EXECUTION_CLASSES)}"
-        )
-    if value == "conditional" and not meta.get(ENABLED_BY_META):
-        raise InvalidExecutionClassError(
-            f"dbt model '{props.get('unique_id')}' is conditional but names no "
-            f"'meta.{ENABLED_BY_META}' var that switches it on"
-        )
-    return value
+__all__ = [
+    "ENABLED_BY_META",
+    "EXECUTION_CLASSES",
+    "EXECUTION_CLASS_TAG",
+    "ExecutionClassTranslator",
+    "InvalidExecutionClassError",
+    "execution_class",
+]
 
 
 class ExecutionClassTranslator(DagsterDbtTranslator):
-    """Tags each asset with its execution class and groups assets by dbt layer (folder)."""
+    """dagster-dbt's translator plus the asset tag ``orch/execution_class`` of each model.
 
-    def __init__(self, settings: DagsterDbtTranslatorSettings | None = None) -> None:
-        super().__init__(settings or DagsterDbtTranslatorSettings(enable_asset_checks=False))
+    Asset keys, groups, checks and metadata are dagster-dbt's unless ``group_by_layer`` groups
+    models by their first folder under ``models/`` (seeds: ``seeds``). An unknown class fails
+    the definitions' load, naming the model.
+
+    Examples:
+        .. code-block:: python
+
+            from dagster_dbt import dbt_assets
+            from orch_assets.dbt import ExecutionClassTranslator, GatedDbtCliResource
+
+            @dbt_assets(manifest=project.manifest_path,
+                        dagster_dbt_translator=ExecutionClassTranslator())
+            def my_models(context: dg.AssetExecutionContext, dbt: GatedDbtCliResource):
+                yield from dbt.cli(["build"], context=context).stream()
+    """
+
+    def __init__(
+        self,
+        settings: DagsterDbtTranslatorSettings | None = None,
+        *,
+        default_execution_class: str = DEFAULT_EXECUTION_CLASS,
+        group_by_layer: bool = False,
+    ) -> None:
+        super().__init__(settings)
+        self.default_execution_class = check_execution_class(
+            default_execution_class, "ExecutionClassTranslator(default_execution_class=...)"
+        )
+        self.group_by_layer = group_by_layer
+
+    def execution_class(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        return execution_class(dbt_resource_props, self.default_execution_class)
 
     def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
         tags = dict(super().get_tags(dbt_resource_props))
-        value = execution_class(dbt_resource_props)
+        value = self.execution_class(dbt_resource_props)
         if value is not None:
             tags[EXECUTION_CLASS_TAG] = value
         return tags
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        fqn = dbt_resource_props.get("fqn", [])
-        if dbt_resource_props.get("resource_type") == "model" and len(fqn) > 2:
-            return fqn[1]
-        if dbt_resource_props.get("resource_type") == "seed":
-            return "seeds"
+        if self.group_by_layer:
+            fqn = dbt_resource_props.get("fqn", [])
+            if dbt_resource_props.get("resource_type") == "model" and len(fqn) > 2:
+                return fqn[1]
+            if dbt_resource_props.get("resource_type") == "seed":
+                return "seeds"
         return super().get_group_name(dbt_resource_props)

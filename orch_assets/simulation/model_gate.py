@@ -17,9 +17,9 @@ from typing import Any
 
 import dagster as dg
 
+from orch_assets.dbt.limits import run_class_limits
 from orch_assets.dbt.runner import WorkerProcess
 from orch_assets.executor import live_cap
-from orch_assets.executor.config import parse_class_limits
 from orch_assets.runtime.model_times import (
     LOOKUP_LOCK_RETRY_SECONDS,
     median_node_seconds,
@@ -34,16 +34,6 @@ MODEL_GATE_ENV = "ORCH_MODEL_GATE"
 # Longest remaining critical path first did not beat dbt's own order in
 # benchmarks/model_gate.py on this project (see the README), so dbt's order is the default.
 DEFAULT_ORDER = "dbt"
-
-
-def run_class_limits(run_config: Mapping[str, Any]) -> dict[str, int | None]:
-    """``class_limits`` of the run's executor config (``execution.config`` or
-    ``execution.<executor>.config``), with the executor's defaults."""
-    execution = run_config.get("execution") or {}
-    config = execution.get("config")
-    if config is None and len(execution) == 1:
-        config = (next(iter(execution.values())) or {}).get("config")
-    return parse_class_limits((config or {}).get("class_limits"))
 
 
 def scheduling_options(

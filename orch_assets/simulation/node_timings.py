@@ -9,23 +9,16 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from orch_assets.runtime.chart import png_markdown
+from orch_assets.dbt.node_metadata import node_metadata, parents_of, timeline_metadata
+from orch_assets.dbt.timeline import YearTimeline
 from orch_assets.runtime.model_times import model_times_table, record_model_times
-from orch_assets.simulation.timeline import (
-    YearTimeline,
-    critical_path_lines,
-    render_timeline,
-)
 
 
 class NodeTimingBook:
     """Collects the worker's ``node_timings`` messages of one simulation."""
 
     def __init__(self, manifest: Mapping[str, Any]) -> None:
-        self.parents: dict[str, list[str]] = {
-            uid: list(props.get("depends_on", {}).get("nodes", []))
-            for uid, props in manifest["nodes"].items()
-        }
+        self.parents = parents_of(manifest)
         self.years: dict[int, YearTimeline] = {}
         self._by_node: dict[tuple[int, str], Mapping[str, Any]] = {}
 
@@ -37,28 +30,12 @@ class NodeTimingBook:
 
     def node_metadata(self, year: int, unique_id: str) -> dict[str, Any]:
         """Start, end, dbt thread, class and seconds waiting for a slot of one model in one year."""
-        t = self._by_node.get((year, unique_id))
-        if t is None:
-            return {}
-        return {
-            "orch/started_at": dg.MetadataValue.timestamp(t["start"]),
-            "orch/ended_at": dg.MetadataValue.timestamp(t["end"]),
-            "orch/dbt_thread": t.get("lane", 1),
-            "orch/execution_class": t["execution_class"] or "",
-            "orch/slot_wait_s": float(t["wait_s"]),
-        }
+        return node_metadata(self._by_node.get((year, unique_id)))
 
     def timeline_metadata(self, path: Path, title: str, threads: int = 1) -> dict[str, Any]:
         """The chart (inline and as a path) and each year's critical path, for the final event."""
         years = [self.years[y] for y in sorted(self.years)]
-        render_timeline(years, self.parents, path, title, threads)
-        lines = critical_path_lines(years, self.parents)
-        text = "\n".join(f"- {year}: {line}" for year, line in lines.items())
-        return {
-            "orch/timeline": dg.MetadataValue.md(f"{png_markdown(path, 'dbt timeline')}\n\n{text}"),
-            "orch/timeline_path": dg.MetadataValue.path(str(path)),
-            "orch/critical_path": dg.MetadataValue.md(text),
-        }
+        return timeline_metadata(years, self.parents, path, title, threads)
 
     def record_or_warn(
         self,

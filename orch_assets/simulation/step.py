@@ -23,9 +23,8 @@ from orch_assets.dbt.selection import (
     subset_selection,
     with_upstream,
 )
-from orch_assets.dbt.translator import ExecutionClassTranslator
 from orch_assets.executor import live_cap, register_subprocess
-from orch_assets.project import workforce_dbt_project
+from orch_assets.project import WorkforceTranslator, workforce_dbt_project
 from orch_assets.resources import database_pool
 from orch_assets.run_coordinator import DATABASE_TAG
 from orch_assets.runtime.recommend import find_recommendation
@@ -138,7 +137,7 @@ def run_simulation(
                 check_before_writing(config, database_path)
         yield from _simulate(
             context, config, database_path, simulation,
-            translator or ExecutionClassTranslator(), partition, shared_run, lock_wait_seconds,
+            translator or WorkforceTranslator(), partition, shared_run, lock_wait_seconds,
         )  # fmt: skip
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orch_assets.dbt.scheduling import thread_lanes
-from orch_assets.simulation.timeline import (
+from orch_assets.dbt.timeline import (
     YearTimeline,
     critical_path_lines,
     render_timeline,

@@ -1,0 +1,210 @@
+"""``GatedDbtCliResource``: dagster-dbt's ``DbtCliResource`` with execution classes and the live
+cap applied to the models inside each dbt command.
+
+What differs from ``DbtCliResource``, and why: the dbt subprocess is ``orch-dbt``
+(:mod:`orch_assets.dbt.gated_main`), which runs the same dbt command in-process with dbt's thread
+pool behind the class gate; dbt's output, exit code and artifacts are unchanged, so dagster-dbt
+reads them as usual. Before it starts, the resource writes the gate's settings into the
+invocation's target directory; while it runs, a thread of the step writes each change of the
+live cap there. The cost is one small file per invocation and a thread polling every 0.25 s.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import psutil
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject
+from pydantic import Field, field_validator
+
+from orch_assets.dbt.classes import DEFAULT_EXECUTION_CLASS, check_execution_class
+from orch_assets.dbt.gated_main import GATE_FILE, write_cap
+from orch_assets.dbt.invocation import GatedDbtCliInvocation, follow_cap, warm_up_timeline
+from orch_assets.dbt.limits import build_limits, under_adaptive_executor
+from orch_assets.executor import live_cap
+from orch_assets.executor.capacity import CapPolicy, CapState, ProcessTreeProbe, decide_cap
+
+Context = dg.OpExecutionContext | dg.AssetExecutionContext
+
+
+def _gated_dbt_executable() -> str:
+    """``orch-dbt`` beside this Python (a virtualenv's ``bin``), else from PATH."""
+    beside = Path(sys.executable).with_name("orch-dbt")
+    return str(beside) if beside.exists() else "orch-dbt"
+
+
+GATED_DBT_EXECUTABLE = _gated_dbt_executable()
+
+
+class GatedDbtCliResource(DbtCliResource):
+    """A ``DbtCliResource`` whose dbt commands run each model under its execution class and the
+    live cap: at most ``class_limits[c]`` models of class ``c`` at once, at most the cap in all.
+
+    Under the adaptive executor the run's executor config (``class_limits``) and its live cap
+    govern; under any other executor this resource's ``class_limits``, ``max_concurrent`` and
+    ``memory_pause_percent`` do. ``cli(...)`` returns a :class:`GatedDbtCliInvocation`, a
+    ``DbtCliInvocation`` whose ``stream()`` yields dagster-dbt's events with per-model timing
+    metadata and the build's timeline on the last one.
+
+    Examples:
+        .. code-block:: python
+
+            import dagster as dg
+            from dagster_dbt import DbtProject, dbt_assets
+            from orch_assets.dbt import ExecutionClassTranslator, GatedDbtCliResource
+            from orch_assets.executor import adaptive_executor
+
+            project = DbtProject(project_dir="path/to/project")
+
+            @dbt_assets(manifest=project.manifest_path,
+                        dagster_dbt_translator=ExecutionClassTranslator())
+            def my_models(context: dg.AssetExecutionContext, dbt: GatedDbtCliResource):
+                yield from dbt.cli(["build"], context=context).stream()
+
+            defs = dg.Definitions(
+                assets=[my_models],
+                resources={"dbt": GatedDbtCliResource(project_dir=project)},
+                executor=adaptive_executor,
+            )
+    """
+
+    class_limits: dict[str, int | None] | None = Field(
+        default=None,
+        description="Under a non-adaptive executor: the most models of each execution class "
+        "at once (null: up to the cap); defaults sequential 1, conditional 2, parallel_safe "
+        "null. Under the adaptive executor its own class_limits apply.",
+    )
+    default_execution_class: str = Field(
+        default=DEFAULT_EXECUTION_CLASS,
+        description="The class of a model that declares none (meta.execution_class or a tag).",
+    )
+    max_concurrent: int | None = Field(
+        default=None,
+        description="Under a non-adaptive executor: the most dbt nodes at once (null: dbt "
+        "--threads). Under the adaptive executor its live cap applies.",
+    )
+    memory_pause_percent: float | None = Field(
+        default=None,
+        description="Under a non-adaptive executor: at this system memory used %, no new node "
+        "starts beside a running one until usage is 10 points lower (null: off).",
+    )
+    record_history: bool = Field(
+        default=True,
+        description="Record each command's node times in the runtime history and tag the run "
+        "with its dbt threads (orch/dbt_threads).",
+    )
+
+    def __init__(
+        self,
+        project_dir: str | Path | DbtProject,
+        dbt_executable: str | Path = GATED_DBT_EXECUTABLE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(project_dir=project_dir, dbt_executable=dbt_executable, **kwargs)
+
+    @field_validator("default_execution_class")
+    @classmethod
+    def _known_class(cls, value: str) -> str:
+        return check_execution_class(value, "GatedDbtCliResource.default_execution_class")
+
+    def gate_settings(self, context: Context | None) -> dict[str, Any]:
+        """What the gated dbt process needs at start (written to its target directory)."""
+        run_id = context.run.run_id if context is not None else None
+        run_config = context.run.run_config if context is not None else None
+        limits, source = build_limits(run_id, run_config, self.class_limits)
+        cap = live_cap(run_id) if under_adaptive_executor(run_id) else self.max_concurrent
+        return {
+            "class_limits": limits,
+            "cap": cap,
+            "default_execution_class": self.default_execution_class,
+            "source": source,
+        }
+
+    def _cap_source(self, context: Context | None) -> Callable[[], int | None] | None:
+        """How the live cap changes during a command (None: it does not)."""
+        run_id = context.run.run_id if context is not None else None
+        if under_adaptive_executor(run_id):
+            return lambda: live_cap(run_id)
+        if self.memory_pause_percent is None:
+            return None
+        policy = CapPolicy(
+            max_concurrent=self.max_concurrent or 1_000_000,
+            memory_pause_percent=self.memory_pause_percent,
+            memory_resume_percent=max(0.0, self.memory_pause_percent - 10),
+            memory_per_step_gb=None,
+            cpu_saturation_percent=None,
+            cpu_count=psutil.cpu_count() or 1,
+        )
+        probe, state = ProcessTreeProbe(), [CapState()]
+
+        def cap() -> int:
+            decision = decide_cap(policy, probe.read(), state[0])
+            state[0] = decision.state
+            return decision.cap
+
+        return cap
+
+    def cli(
+        self,
+        args: Sequence[str],
+        *,
+        raise_on_error: bool = True,
+        manifest: Any = None,
+        dagster_dbt_translator: DagsterDbtTranslator | None = None,
+        context: Context | None = None,
+        target_path: Path | None = None,
+    ) -> GatedDbtCliInvocation:
+        """``DbtCliResource.cli``, gated; see the class docstring."""
+        target = Path(target_path or self._get_unique_target_path(context=context))
+        if not target.is_absolute():
+            target = Path(self.project_dir) / target
+        target.mkdir(parents=True, exist_ok=True)
+        settings = self.gate_settings(context)
+        (target / GATE_FILE).write_text(json.dumps(settings))
+        if settings["cap"] is not None:
+            write_cap(target, settings["cap"])
+        if context is not None:
+            if Path(self.dbt_executable).name != "orch-dbt":
+                context.log.warning(
+                    f"GatedDbtCliResource.dbt_executable is {self.dbt_executable!r}, not orch-dbt: "
+                    "this command's models are NOT gated"
+                )
+            context.log.info(describe_gate(settings))
+        invocation = super().cli(
+            args,
+            raise_on_error=raise_on_error,
+            manifest=manifest,
+            dagster_dbt_translator=dagster_dbt_translator,
+            context=context,
+            target_path=target,
+        )
+        gated = GatedDbtCliInvocation.adopt(
+            invocation,
+            workload=context.op_execution_context.op.name if context is not None else "",
+            record_history=self.record_history,
+        )
+        if context is not None:
+            warm_up_timeline()
+        source = self._cap_source(context)
+        if source is not None:
+            follow_cap(gated.process, target, source)
+        return gated
+
+
+def describe_gate(settings: Mapping[str, Any]) -> str:
+    """One line for the step's log: how the models of the command are gated."""
+    limits = ", ".join(
+        f"{name} {'up to the cap' if limit is None else limit}"
+        for name, limit in settings["class_limits"].items()
+    )
+    cap = settings.get("cap")
+    return (
+        f"dbt models gated by execution class ({limits}; from {settings['source']}), "
+        f"live cap {cap if cap is not None else 'dbt --threads'} at start; models without a "
+        f"class: {settings['default_execution_class']}"
+    )
