@@ -1,8 +1,8 @@
 """What a gated build reports per dbt node and per step: metadata keys, values, the timeline.
 
 A node's timing is a mapping with ``unique_id``, ``execution_class``, ``thread``, ``ready``,
-``start``, ``end`` (epoch seconds), ``lane`` (the build's thread, 1 ... threads) and ``wait_s`` (seconds waited for a class or cap slot), the
-shape of :meth:`orch_assets.dbt.gate.NodeTiming.to_message`.
+``start``, ``end`` (epoch seconds), ``lane`` (the build's thread, 1 ... threads) and ``wait_s``
+(seconds waited for a class or cap slot), the shape of :meth:`orch_assets.dbt.gate.NodeTiming.to_message`.
 """
 
 from __future__ import annotations
