@@ -52,7 +52,8 @@ def _assert_closing_line(instance: DagsterInstance, run_id: str, mode: str) -> N
     assert int(steps) == 8
     assert 8 * 0.5 <= float(step_time) <= logged_step_time + 8 * 0.5
     assert max(i.end for i in intervals) - min(i.start for i in intervals) <= float(wall) + 0.1
-    assert float(speedup) == pytest.approx(float(step_time) / float(wall), abs=0.06)
+    # The line rounds each figure to 0.1: the speed-up from the rounded ones is off by up to ~0.1.
+    assert float(speedup) == pytest.approx(float(step_time) / float(wall), abs=0.12)
     # Threads start at once; process mode's worker start-up counts in the wall time.
     assert mode != "thread" or float(speedup) > 1.2, "two at a time"
     peak = max_overlap(intervals)

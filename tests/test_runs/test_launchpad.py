@@ -39,6 +39,10 @@ query($selector: PipelineSelector!, $runConfigData: RunConfigData) {
 """
 
 
+# The simulation's code location in workspace.yaml (which also loads the shop example).
+LOCATION = "orch_assets.definitions"
+
+
 class Launchpad:
     """The Launchpad's two calls against one job of a real workspace."""
 
@@ -47,13 +51,19 @@ class Launchpad:
         self.instance = instance
 
     def check(self, job: str, run_config: dict[str, Any]) -> dict[str, Any]:
-        variables = {"selector": infer_job_selector(self.context, job), "runConfigData": run_config}
+        variables = {
+            "selector": infer_job_selector(self.context, job, location_name=LOCATION),
+            "runConfigData": run_config,
+        }
         return execute_dagster_graphql(self.context, EDITOR_CHECK, variables).data[
             "isPipelineConfigValid"
         ]
 
     def launch(self, job: str, run_config: dict[str, Any]) -> dict[str, Any]:
-        params = {"selector": infer_job_selector(self.context, job), "runConfigData": run_config}
+        params = {
+            "selector": infer_job_selector(self.context, job, location_name=LOCATION),
+            "runConfigData": run_config,
+        }
         return execute_dagster_graphql(self.context, LAUNCH, {"executionParams": params}).data[
             "launchPipelineExecution"
         ]

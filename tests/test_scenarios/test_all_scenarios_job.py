@@ -85,8 +85,10 @@ def test_all_scenarios_run_in_parallel_and_equal_each_scenario_run_alone(
         assert alone_tags["orch/fingerprint"] == fingerprints[name], name
         logs = [e.user_message for e in instance.all_logs(alone.run_id)]
         assert any(
-            f"pool duckdb/scenario_{name} has no limit on this instance" in m for m in logs
-        ), "an instance without pool limits is told that the database is not guarded"
+            f"Runs are not queued by pool duckdb/scenario_{name}: it has no limit on this instance"
+            in m
+            for m in logs
+        ), "an instance without pool limits is told that runs are not queued by the pool"
 
 
 def test_sequential_models_never_overlap_across_the_simulations_of_one_run(
