@@ -14,7 +14,6 @@ import pytest
 from dagster_graphql.test.utils import (
     define_out_of_process_context,
     execute_dagster_graphql,
-    infer_job_selector,
 )
 
 from tests.conftest import REPO_ROOT
@@ -41,6 +40,16 @@ query($selector: PipelineSelector!, $runConfigData: RunConfigData) {
 
 # The simulation's code location in workspace.yaml (which also loads the shop example).
 LOCATION = "orch_assets.definitions"
+# The name Dagster gives the repository of a code location's Definitions.
+REPOSITORY = "__repository__"
+
+
+def _selector(job: str) -> dict[str, str]:
+    return {
+        "repositoryLocationName": LOCATION,
+        "repositoryName": REPOSITORY,
+        "pipelineName": job,
+    }
 
 
 class Launchpad:
@@ -52,7 +61,7 @@ class Launchpad:
 
     def check(self, job: str, run_config: dict[str, Any]) -> dict[str, Any]:
         variables = {
-            "selector": infer_job_selector(self.context, job, location_name=LOCATION),
+            "selector": _selector(job),
             "runConfigData": run_config,
         }
         return execute_dagster_graphql(self.context, EDITOR_CHECK, variables).data[
@@ -61,7 +70,7 @@ class Launchpad:
 
     def launch(self, job: str, run_config: dict[str, Any]) -> dict[str, Any]:
         params = {
-            "selector": infer_job_selector(self.context, job, location_name=LOCATION),
+            "selector": _selector(job),
             "runConfigData": run_config,
         }
         return execute_dagster_graphql(self.context, LAUNCH, {"executionParams": params}).data[
