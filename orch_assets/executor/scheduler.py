@@ -30,7 +30,7 @@ from orch_assets.executor._internals import (
     SerializableErrorInfo,
     get_run_crash_explanation,
 )
-from orch_assets.executor.closing import StepClock
+from orch_assets.executor.closing import StepClock, stored_step_intervals
 from orch_assets.executor.config import AdaptiveSettings
 from orch_assets.executor.launches import Launch, Launches
 from orch_assets.executor.messages import Kind, StepLauncher, StopKind, WorkerMessage
@@ -322,6 +322,8 @@ class Scheduler:
 
     def _closing_line(self) -> DagsterEvent:
         """Made last: an engine event is logged when it is made."""
+        if self._settings.mode == "dask":
+            self.clock.use_stored(stored_step_intervals(self._ctx.instance, self._ctx.run_id))
         line, metadata = self.clock.summary()
         return self._engine_event(f"Adaptive executor: {line}.", metadata=metadata)
 
