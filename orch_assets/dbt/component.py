@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 import dagster as dg
 from dagster.components.resolved.model import Resolver
 from dagster_dbt import DbtCliResource, DbtProject, DbtProjectComponent
-from pydantic import Field
+from pydantic import BaseModel, Field, create_model
 
 from orch_assets.dbt.classes import (
     EXECUTION_CLASS_TAG,
@@ -27,13 +27,53 @@ from orch_assets.dbt.resource import GatedDbtCliResource
 ExecutionClass = Literal["parallel_safe", "sequential", "conditional"]
 
 
+def _nullable(json_type: str, **bounds: float) -> Any:
+    """A JSON schema of ``type | null`` with a bound: ``dg check yaml`` then reports the bound
+    ("0 is less than the minimum of 1") rather than "not valid under any of the given schemas"."""
+
+    def schema(field_schema: dict[str, Any]) -> None:
+        field_schema.pop("anyOf", None)
+        field_schema.update({"type": [json_type, "null"], **bounds})
+
+    return schema
+
+
+def _limit() -> Any:
+    return Field(default=None, ge=1, json_schema_extra=_nullable("integer", minimum=1))
+
+
 class ClassLimits(dg.Model):
     """The most models of each execution class at once; a class left out keeps the executor's
     default (sequential 1, conditional 2, parallel_safe up to the cap), null: up to the cap."""
 
-    parallel_safe: int | None = Field(default=None, ge=1)
-    sequential: int | None = Field(default=None, ge=1)
-    conditional: int | None = Field(default=None, ge=1)
+    model_config = {"json_schema_extra": {"propertyNames": {"enum": list(EXECUTION_CLASSES)}}}
+
+    parallel_safe: int | None = _limit()
+    sequential: int | None = _limit()
+    conditional: int | None = _limit()
+
+
+# The attributes this component adds, as ``dg check yaml`` validates them: no template strings
+# (every other attribute also accepts one), so a wrong class or limit is a schema error naming
+# the attribute and the allowed values.
+_STRICT_FIELDS: dict[str, Any] = {
+    "class_limits": (ClassLimits, Field(default=None)),
+    "default_execution_class": (ExecutionClass, Field(default="parallel_safe")),
+    "max_concurrent": (
+        int | None,
+        Field(default=None, ge=1, json_schema_extra=_nullable("integer", minimum=1)),
+    ),
+    "memory_pause_percent": (
+        float | None,
+        Field(
+            default=None,
+            gt=0,
+            le=100,
+            json_schema_extra=_nullable("number", exclusiveMinimum=0, maximum=100),
+        ),
+    ),
+    "record_history": (bool, Field(default=True)),
+}
 
 
 def _resolve_class_limits(_context: Any, model: Any) -> dict[str, int | None] | None:
@@ -113,6 +153,16 @@ class GatedDbtProjectComponent(DbtProjectComponent):
             "run with its dbt threads (orch/dbt_threads).",
         ),
     ] = True
+
+    @classmethod
+    def model(cls) -> type[BaseModel]:
+        """``DbtProjectComponent``'s attribute model with the added attributes made strict."""
+        base = super().model()
+        fields = {
+            name: (kind, field.merge_field_infos(base.model_fields[name], field))
+            for name, (kind, field) in _STRICT_FIELDS.items()
+        }
+        return create_model(base.__name__, __base__=base, **fields)
 
     def __post_init__(self) -> None:
         _check_positive(self.max_concurrent, "max_concurrent")
