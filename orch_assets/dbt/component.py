@@ -15,7 +15,8 @@ from typing import Annotated, Any, Literal
 import dagster as dg
 from dagster.components.resolved.model import Resolver
 from dagster_dbt import DbtCliResource, DbtProject, DbtProjectComponent
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.fields import FieldInfo
 
 from orch_assets.dbt.classes import (
     EXECUTION_CLASS_TAG,
@@ -46,7 +47,9 @@ class ClassLimits(dg.Model):
     """The most models of each execution class at once; a class left out keeps the executor's
     default (sequential 1, conditional 2, parallel_safe up to the cap), null: up to the cap."""
 
-    model_config = {"json_schema_extra": {"propertyNames": {"enum": list(EXECUTION_CLASSES)}}}
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"propertyNames": {"enum": list(EXECUTION_CLASSES)}}
+    )
 
     parallel_safe: int | None = _limit()
     sequential: int | None = _limit()
@@ -158,8 +161,9 @@ class GatedDbtProjectComponent(DbtProjectComponent):
     def model(cls) -> type[BaseModel]:
         """``DbtProjectComponent``'s attribute model with the added attributes made strict."""
         base = super().model()
-        fields = {
-            name: (kind, field.merge_field_infos(base.model_fields[name], field))
+        # Keep the descriptions (from the Resolver annotations), replace the types and bounds.
+        fields: dict[str, Any] = {
+            name: (kind, FieldInfo.merge_field_infos(base.model_fields[name], field))
             for name, (kind, field) in _STRICT_FIELDS.items()
         }
         return create_model(base.__name__, __base__=base, **fields)
