@@ -95,13 +95,13 @@ class ComponentRun:
     results: dict[str, Any]
 
 
-def _launch(project: Path, env: Mapping[str, str], tmp: Path) -> ComponentRun:
+def _launch(project: Path, env: Mapping[str, str], tmp: Path, *extra: str) -> ComponentRun:
     """``dg launch --assets '*'`` as a user runs it, on a fresh database and instance."""
     home = tmp / "dagster_home"
     home.mkdir()
     shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = {**env, "DAGSTER_HOME": str(home), "SHOP_DUCKDB_PATH": str(tmp / "shop.duckdb")}
-    done = dg_cli(["launch", "--assets", "*"], project, env)
+    done = dg_cli(["launch", "--assets", "*", *extra], project, env)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     instance = dg.DagsterInstance.from_config(str(home))
     run_id = instance.get_runs(limit=1)[0].run_id
@@ -138,7 +138,7 @@ def scaffolded_serial(
     tmp_path_factory: pytest.TempPathFactory, dg_env: dict[str, str]
 ) -> Scaffolded:
     """``dg scaffold defs`` of the component on the shop project in a new project, then
-    ``class_limits: {parallel_safe: 1}`` added and every asset launched (stock executor)."""
+    ``class_limits: {parallel_safe: 1}`` added and every asset launched (Dagster's executor)."""
     tmp = tmp_path_factory.mktemp("scaffolded")
     project = new_project(tmp / "gated_shop")
     done = dg_cli(
@@ -149,7 +149,10 @@ def scaffolded_serial(
     defs_yaml = project / "src" / "gated_shop" / "defs" / "shop_dbt" / "defs.yaml"
     scaffolded = defs_yaml.read_text()
     defs_yaml.write_text(scaffolded + "  class_limits: {parallel_safe: 1}\n")
-    return Scaffolded(project, scaffolded, _launch(project, dg_env, tmp))
+    # Dagster's default executor, in-process: no step process to start and load the project again.
+    in_process = json.dumps({"execution": {"config": {"in_process": {}}}})
+    run = _launch(project, dg_env, tmp, "--config-json", in_process)
+    return Scaffolded(project, scaffolded, run)
 
 
 @pytest.fixture(scope="module")
