@@ -253,3 +253,12 @@ def test_a_component_built_in_python_refuses_a_wrong_attribute_naming_it(
     project = DbtProject(project_dir=SHOP_DIR, profiles_dir=SHOP_DIR)
     with pytest.raises(ValueError, match=re.escape(message)):
         GatedDbtProjectComponent(project=project, **attributes)
+
+
+def test_the_package_registers_the_component_for_dg_list_components() -> None:
+    from dagster.components.core.package_entry import discover_entry_point_package_objects
+
+    registered = {
+        key.to_typename(): obj for key, obj in discover_entry_point_package_objects().items()
+    }
+    assert registered[COMPONENT] is GatedDbtProjectComponent
