@@ -44,6 +44,8 @@ FIXTURE_GROUPS = {
     "rules_outcomes": "model_rules",
     "serial_staging": "shop_cli",
     "plain_project": "shop_plain",
+    "scaffolded_serial": "shop_component",
+    "example_run": "shop_component",
 }
 
 
