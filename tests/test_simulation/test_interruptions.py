@@ -107,10 +107,13 @@ def test_a_worker_killed_mid_year_leaves_no_half_year_and_resumes_equal_an_unint
     killed_run = _execute_and_kill_the_worker_mid_year(dagster_home, cli_env, tmp_path)
     data_dir = tmp_path / "data"
     path = database(data_dir)
+    completed = query(path, "select simulation_year from orch_completed_years order by 1")
+    # Usually [2025]; [2025, 2026] when the kill landed after 2026 was recorded complete (its
+    # last nodes take well under a second, and a loaded machine can see the mart's log late).
+    assert completed in ([(2025,)], [(2025,), (2026,)]), "completed years stay a prefix"
     for mart in MARTS:
         years = query(path, f"select distinct simulation_year from {mart} order by 1")
-        assert years == [(2025,)], f"{mart} holds part of 2026 after the kill"
-    assert query(path, "select simulation_year from orch_completed_years") == [(2025,)]
+        assert years == completed, f"{mart} holds part of a year that is not complete"
 
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
         resumed = run_simulation(instance, data_dir, **SHAPE, from_year=2026)

@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -62,28 +61,26 @@ def test_two_runs_on_ephemeral_instances_write_one_database_one_after_the_other(
     env["ORCH_DATA_DIR"] = str(tmp_path / "data")
     config = tmp_path / "run.yaml"
     config.write_text(SHAPE[1])
-    first = _Run(env, config)
-    deadline = time.monotonic() + 300
-    # The first run holds the writer lock from before its first write: start the second then.
-    while not first.saw("Simulating baseline") and first.process.poll() is None:
-        assert time.monotonic() < deadline, "the first run never started simulating"
-        time.sleep(0.1)
-    second = _Run(env, config)
-    outputs = [first.finish(), second.finish()]
+    # Started together: whichever takes the writer lock first writes, the other waits for it
+    # (each run lasts seconds after it takes the lock, its start-up costs the same as the other's).
+    runs = [_Run(env, config), _Run(env, config)]
+    outputs = [run.finish() for run in runs]
 
-    assert [first.process.returncode, second.process.returncode] == [0, 0], outputs[1][-3000:]
+    assert [run.process.returncode for run in runs] == [0, 0], outputs[1][-3000:]
     for output in outputs:
         assert "RUN_SUCCESS" in output and "Could not set lock" not in output
     fingerprints = [FINGERPRINT.findall(output) for output in outputs]
     assert len(fingerprints[0]) == 1 and fingerprints[0] == fingerprints[1]
-    waited = [line for line in second.lines if "it is being written by run" in line]
-    assert waited, "the second run said it waited for the first"
+    waited = [[line for line in run.lines if "it is being written by run" in line] for run in runs]
+    assert sorted(map(bool, waited)) == [False, True], "one run waited for the other, once"
+    second = 0 if waited[0] else 1
+    first = 1 - second
     first_run_id = re.findall(
-        r"being written by run ([0-9a-f-]{36}), a writer \(pid (\d+)", waited[0]
+        r"being written by run ([0-9a-f-]{36}), a writer \(pid (\d+)", waited[second][0]
     )
-    assert first_run_id and first_run_id[0][0] in outputs[0], "names the first run"
-    assert int(first_run_id[0][1]) == first.process.pid, "names the first run's process"
-    assert "Writer lock on" in outputs[1] and "taken after" in outputs[1]
+    assert first_run_id and first_run_id[0][0] in outputs[first], "names the first run"
+    assert int(first_run_id[0][1]) == runs[first].process.pid, "names the first run's process"
+    assert "Writer lock on" in outputs[second] and "taken after" in outputs[second]
 
 
 def test_a_writer_that_waits_too_long_fails_in_one_line_with_nothing_written(
