@@ -13,7 +13,10 @@ DuckDB file per run, the two resources interleaved (the order alternating per re
 The gated resource runs with no class limit (``parallel_safe``, ``sequential`` and
 ``conditional`` all up to the cap), so both run the same schedule and the difference is the
 cost of the mechanism: the ``orch-dbt`` process, the gate, the cap file and the extra metadata,
-the timeline and the runtime-history record. A first round warms up and is not counted.
+the timeline and the runtime-history record, less what the gated resource saves: dagster-dbt
+runs ``<dbt_executable> --version`` as a subprocess for every resource (seconds: it imports
+dbt), which the gated resource answers from the installed dbt Core. A first round warms up and
+is not counted.
 Prints per build the median wall of the
 materialization and of dbt's own ``elapsed_time``, and the gated/stock ratio.
 (No ``from __future__ import annotations``: ``@dbt_assets`` reads the context annotation.)

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from orch_assets.dbt._dbt_internals import node_execution_class, submitted_node
+from orch_assets.dbt.run_slots import RunSlots
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,10 @@ class Gate:
     ``class_limits[c]`` is the most nodes of class ``c`` at once (None: up to the cap); nodes
     without a class (tests, seeds) count against the cap only. ``on_cap_change(old, new)`` is
     called once per change of the effective cap (``min(cap, ceiling)``).
+
+    With ``run_slots`` (several gated dbt processes in one run) the class limits and the cap
+    hold for the models of all of them together as well (:mod:`orch_assets.dbt.run_slots`); a
+    slot freed by another process is noticed on the next :meth:`wake`.
     """
 
     def __init__(
@@ -62,10 +67,14 @@ class Gate:
         ceiling: int,
         cap: int | None = None,
         on_cap_change: Callable[[int, int], None] | None = None,
+        run_slots: RunSlots | None = None,
     ) -> None:
         self.class_limits = dict(class_limits)
         self.ceiling = max(1, ceiling)
         self.lock = threading.RLock()
+        self.run_slots = run_slots
+        # The run's cap as given (the run-wide total); _cap is this process's, within ceiling.
+        self._run_cap = cap
         self._cap = self.ceiling if cap is None else max(1, min(cap, self.ceiling))
         self._on_cap_change = on_cap_change
         self._running: Counter[str | None] = Counter()
@@ -79,6 +88,7 @@ class Gate:
         new = max(1, min(int(cap), self.ceiling))
         with self.lock:
             old, self._cap = self._cap, new
+            self._run_cap = max(1, int(cap))
             listeners = list(self._listeners)
         if new != old:
             if self._on_cap_change is not None:
@@ -96,9 +106,30 @@ class Gate:
     def take(self, execution_class: str | None) -> None:
         self._running[execution_class] += 1
 
+    def try_take(self, execution_class: str | None) -> bool:
+        """Takes a slot when a node of this class may start now, here and (with run slots) in
+        the whole run (caller holds ``lock``)."""
+        if not self.admits(execution_class):
+            return False
+        if self.run_slots is not None:
+            limit = self.class_limits.get(execution_class) if execution_class else None
+            if not self.run_slots.try_take(execution_class, limit, self._run_cap):
+                return False
+        self.take(execution_class)
+        return True
+
     def give_back(self, execution_class: str | None) -> None:
         with self.lock:
             self._running[execution_class] -= 1
+            if self.run_slots is not None:
+                self.run_slots.give_back(execution_class)
+
+    def wake(self) -> None:
+        """Lets waiting nodes try again (a slot may have been freed in another process)."""
+        with self.lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
 
     def listen(self, wake: Callable[[], None]) -> Callable[[], None]:
         with self.lock:
@@ -208,18 +239,17 @@ class GatedPool:
             return
         chosen: list[_Pending] = []
         with self._gate.lock:
-            while True:
-                admitted = [p for p in self._pending if self._gate.admits(p.execution_class)]
-                if not admitted:
-                    break
-                best = max(
-                    admitted,
-                    key=lambda p: (self._priority.get(p.unique_id, 0.0), -p.seq),
-                )
-                self._pending.remove(best)
-                self._gate.take(best.execution_class)
-                best.admitted = time.time()
-                chosen.append(best)
+            # Highest priority first; a node that may not start yet never holds back another.
+            ordered = sorted(
+                self._pending,
+                key=lambda p: (self._priority.get(p.unique_id, 0.0), -p.seq),
+                reverse=True,
+            )
+            for item in ordered:
+                if self._gate.try_take(item.execution_class):
+                    self._pending.remove(item)
+                    item.admitted = time.time()
+                    chosen.append(item)
         for item in chosen:
             self._submit(item)
 

@@ -8,7 +8,9 @@ pool behind the class gate of :mod:`orch_assets.dbt.gate`. Without a gate file i
 
 The resource writes the gate file ``orch_gate.json`` into the invocation's ``DBT_TARGET_PATH``
 (class limits, the class of each node, the live cap at start) and rewrites ``orch_cap`` there
-whenever the cap changes; this process polls it every :data:`CAP_POLL_S`. Two kinds of lines are
+whenever the cap changes; this process polls it every :data:`CAP_POLL_S`. With ``run_slots``
+in the gate file (the run's slot directory), the limits hold across every gated dbt process of
+the run (:mod:`orch_assets.dbt.run_slots`). Two kinds of lines are
 added to stdout, in dbt's JSON log shape so that dagster-dbt parses them and makes no asset event
 of them: :data:`ADMITTED_EVENT` when a node is handed to dbt's pool (its class and seconds
 waited for a slot) and :data:`CAP_EVENT` once per change of the cap.
@@ -70,12 +72,21 @@ def _follow_cap(gate: Any, target_path: Path) -> None:
         time.sleep(CAP_POLL_S)
 
 
+def _retry_waiting(gate: Any) -> None:
+    from orch_assets.dbt.run_slots import SLOT_POLL_S
+
+    while True:
+        time.sleep(SLOT_POLL_S)
+        gate.wake()
+
+
 def _gated_run(args: list[str], settings: Mapping[str, Any], target_path: Path) -> int:
     from dbt.cli.main import dbtRunner
 
     from orch_assets.dbt._dbt_internals import pool_size, wrapped_thread_pool
     from orch_assets.dbt.classes import node_class
     from orch_assets.dbt.gate import Gate, GatedPool
+    from orch_assets.dbt.run_slots import RunSlots
 
     default = settings.get("default_execution_class")
 
@@ -100,8 +111,11 @@ def _gated_run(args: list[str], settings: Mapping[str, Any], target_path: Path) 
             # dbt's --threads (the size of its pool) is the gate's ceiling.
             threads = pool_size(pool) or _NO_CEILING
             cap = _read_cap(target_path) or settings.get("cap")
-            gates.append(Gate(limits, ceiling=threads, cap=cap, on_cap_change=on_cap_change))
+            slots = RunSlots(settings["run_slots"]) if settings.get("run_slots") else None
+            gates.append(Gate(limits, threads, cap, on_cap_change, run_slots=slots))
             threading.Thread(target=_follow_cap, args=(gates[0], target_path), daemon=True).start()
+            if slots is not None:
+                threading.Thread(target=_retry_waiting, args=(gates[0],), daemon=True).start()
         return ReportingPool(pool, gates[0], classify=lambda node: node_class(node, default))
 
     with wrapped_thread_pool(wrap):

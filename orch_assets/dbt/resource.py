@@ -12,22 +12,31 @@ live cap there. The cost is one small file per invocation and a thread polling e
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 import psutil
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject
+from dagster_dbt.compat import DBT_PYTHON_VERSION
 from pydantic import Field, field_validator
 
 from orch_assets.dbt.classes import DEFAULT_EXECUTION_CLASS, check_execution_class
 from orch_assets.dbt.gated_main import GATE_FILE, write_cap
 from orch_assets.dbt.invocation import GatedDbtCliInvocation, follow_cap, warm_up_timeline
 from orch_assets.dbt.limits import build_limits, under_adaptive_executor
+from orch_assets.dbt.run_slots import run_slots_dir
 from orch_assets.executor import live_cap
 from orch_assets.executor.capacity import CapPolicy, CapState, ProcessTreeProbe, decide_cap
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 Context = dg.OpExecutionContext | dg.AssetExecutionContext
 
@@ -39,6 +48,36 @@ def _gated_dbt_executable() -> str:
 
 
 GATED_DBT_EXECUTABLE = _gated_dbt_executable()
+
+
+class _WorkingDirectory:
+    """dagster-dbt's ``cli()`` changes the process's working directory to the project while it
+    starts the command (``pushd``, not thread-safe): two steps of one run starting commands at
+    once in threads interleave the changes and would leave the run process in a project
+    directory. The directory before the first of overlapping starts is restored when the last
+    one ends (a lock around ``cli()`` would serialise the seconds of dbt adapter set-up)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._active = 0
+        self._saved = ""
+
+    @contextmanager
+    def kept(self) -> Iterator[None]:
+        with self._lock:
+            if self._active == 0:
+                self._saved = os.getcwd()
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._active -= 1
+                if self._active == 0 and os.getcwd() != self._saved:
+                    os.chdir(self._saved)
+
+
+_WORKING_DIRECTORY = _WorkingDirectory()
 
 
 class GatedDbtCliResource(DbtCliResource):
@@ -107,6 +146,18 @@ class GatedDbtCliResource(DbtCliResource):
     ) -> None:
         super().__init__(project_dir=project_dir, dbt_executable=dbt_executable, **kwargs)
 
+    @cached_property
+    def _cli_version(self) -> Version:
+        """dagster-dbt asks ``<dbt_executable> --version`` in a subprocess (seconds: it imports
+        dbt); ``orch-dbt`` beside this Python runs this environment's dbt Core, whose version
+        dagster-dbt has already read."""
+        ours = (
+            self.dbt_executable == GATED_DBT_EXECUTABLE and Path(self.dbt_executable).is_absolute()
+        )
+        if ours and DBT_PYTHON_VERSION is not None:
+            return DBT_PYTHON_VERSION
+        return super()._cli_version
+
     @field_validator("default_execution_class")
     @classmethod
     def _known_class(cls, value: str) -> str:
@@ -123,6 +174,8 @@ class GatedDbtCliResource(DbtCliResource):
             "cap": cap,
             "default_execution_class": self.default_execution_class,
             "source": source,
+            # The limits hold across every gated dbt command of the run (run_slots.py).
+            "run_slots": str(run_slots_dir(run_id)) if run_id is not None else None,
         }
 
     def _cap_source(self, context: Context | None) -> Callable[[], int | None] | None:
@@ -175,14 +228,15 @@ class GatedDbtCliResource(DbtCliResource):
                     "this command's models are NOT gated"
                 )
             context.log.info(describe_gate(settings))
-        invocation = super().cli(
-            args,
-            raise_on_error=raise_on_error,
-            manifest=manifest,
-            dagster_dbt_translator=dagster_dbt_translator,
-            context=context,
-            target_path=target,
-        )
+        with _WORKING_DIRECTORY.kept():
+            invocation = super().cli(
+                args,
+                raise_on_error=raise_on_error,
+                manifest=manifest,
+                dagster_dbt_translator=dagster_dbt_translator,
+                context=context,
+                target_path=target,
+            )
         gated = GatedDbtCliInvocation.adopt(
             invocation,
             workload=context.op_execution_context.op.name if context is not None else "",
@@ -202,6 +256,8 @@ def describe_gate(settings: Mapping[str, Any]) -> str:
         f"{name} {'up to the cap' if limit is None else limit}"
         for name, limit in settings["class_limits"].items()
     )
+    if settings.get("run_slots"):
+        limits += "; shared by every gated dbt command of this run"
     cap = settings.get("cap")
     return (
         f"dbt models gated by execution class ({limits}; from {settings['source']}), "

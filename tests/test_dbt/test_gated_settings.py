@@ -1,6 +1,7 @@
 """The gated resource's own settings, which govern under any executor but the adaptive one."""
 
 import pytest
+from dagster_dbt.compat import DBT_PYTHON_VERSION
 
 from orch_assets.dbt import GatedDbtCliResource
 from orch_assets.dbt.resource import describe_gate
@@ -41,3 +42,14 @@ def test_an_unknown_default_class_is_refused_when_the_resource_is_built() -> Non
         match=r"GatedDbtCliResource\.default_execution_class has execution_class 'fast'",
     ):
         GatedDbtCliResource(project_dir=SHOP_DIR, default_execution_class="fast")
+
+
+def test_the_dbt_version_of_orch_dbt_comes_without_a_dbt_subprocess(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_subprocess(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError(f"subprocess started: {args}")
+
+    monkeypatch.setattr("dagster_dbt.core.resource.check_output", no_subprocess)
+    resource = GatedDbtCliResource(project_dir=SHOP_DIR)
+    assert resource._cli_version == DBT_PYTHON_VERSION  # noqa: SLF001

@@ -168,3 +168,40 @@ def test_the_resources_class_limits_hold_and_a_cap_dropped_mid_build_serialises_
     assert len(after) >= 10
     assert not any_overlap([(t["start"], t["end"]) for t in after])
     assert sum("dbt models: live cap 4 -> 1" in m for m in messages) == 1
+
+
+def test_seed_run_with_full_refresh_and_test_each_run_gated_through_the_resource(
+    plain_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands = (["seed"], ["run", "--full-refresh"], ["test"])
+    seen: list[GatedDbtCliInvocation] = []
+
+    def seed_run_test(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+        for args in commands:
+            invocation = dbt.cli(args, context=context)
+            assert isinstance(invocation, GatedDbtCliInvocation)
+            seen.append(invocation)
+            yield from invocation.stream()
+
+    result, _, _ = _materialize(
+        plain_project,
+        GatedDbtCliResource(project_dir=plain_project, class_limits={"parallel_safe": 1}),
+        ExecutionClassTranslator(),
+        tmp_path / "commands.duckdb",
+        monkeypatch,
+        seed_run_test,
+    )
+    assert result.success
+    runs = [invocation.get_artifact("run_results.json") for invocation in seen]
+    kinds = [{r["unique_id"].split(".")[0] for r in run["results"]} for run in runs]
+    assert kinds == [{"seed"}, {"model"}, {"test"}]
+    assert runs[1]["args"]["full_refresh"] is True
+    # Every node went through the gate, and the run's models kept their class limit.
+    for invocation, run in zip(seen, runs, strict=True):
+        assert len(invocation.node_timings) == len(run["results"])
+    assert {t["execution_class"] for t in seen[1].node_timings} == {"parallel_safe"}
+    intervals = execute_intervals(runs[1])
+    assert not any_overlap([intervals[uid] for uid in STAGING])
+    events = _events(result)
+    assert len(events["materialized"]) == 9  # 3 seeds, 6 models
+    assert len(events["checks"]) == 20
