@@ -18,41 +18,27 @@ simulation (Python and dbt start-up, one dbt node at a time) dominate, not the d
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import statistics
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 # The baseline worktree, the dbt parse, the job's command and the output fingerprint, as in the
 # model-gate benchmark.
-from model_gate import checkout, fingerprint, job_command, parse_project
+from model_gate import checkout, fingerprint, parse_project, run_job_command
 
 REPO = Path(__file__).resolve().parents[1]
 YEAR_DONE = re.compile(r"Year (\d{4}) done in ([\d.]+) s")
 
 
 def run_job(repo: Path, work: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
-    command, env = job_command(work, repo, employees, years, threads)
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        command, env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    assert proc.stdout is not None
-    output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"run failed ({repo}):\n{output[-3000:]}")
+    output, wall, cpu = run_job_command(work, repo, employees, years, threads)
     years_s = {int(y): float(s) for y, s in YEAR_DONE.findall(output)}
     return {
         "wall": wall,
-        "cpu": usage.ru_utime + usage.ru_stime,
+        "cpu": cpu,
         "year_one": years_s.get(2025, float("nan")),
         "later_year": statistics.median([s for y, s in years_s.items() if y > 2025] or [0.0]),
         "fingerprint": fingerprint(work / "data" / "baseline" / "workforce.duckdb"),

@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from model_gate import checkout, fingerprint, job_command, parse_project
+from model_gate import checkout, fingerprint, parse_project, run_job_command
 
 REPO = Path(__file__).resolve().parents[1]
 YEAR_DONE = re.compile(r"Year (\d{4}) done in ([\d.]+) s")
@@ -80,26 +80,14 @@ def critical_path(seconds: dict[str, float], manifest: dict[str, Any]) -> float:
 
 
 def run_job(repo: Path, work: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
-    command, env = job_command(work, repo, employees, years, threads)
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        command, env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    assert proc.stdout is not None
-    output = proc.stdout.read()
-    # CPU of the CLI and every process it waited for (the dbt worker included): less moved by
-    # other work on a shared machine than the wall.
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"run failed ({repo}):\n{output[-3000:]}")
+    output, wall, cpu = run_job_command(work, repo, employees, years, threads)
     manifest = json.loads((repo / "dbt_project" / "target" / "manifest.json").read_text())
     data = work / "data" / "baseline"
     nodes = year_nodes(data / "dbt_logs" / "dbt.log", manifest)
     walls = [float(s) for _, s in YEAR_DONE.findall(output)]
     return {
         "wall": wall,
-        "cpu": usage.ru_utime + usage.ru_stime,
+        "cpu": cpu,
         "years": [{"wall": w, **n} for w, n in zip(walls, nodes, strict=True)],
         "fingerprint": fingerprint(data / "workforce.duckdb"),
     }

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
 import pytest
 from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, dbt_assets
 
@@ -17,6 +16,7 @@ from orch_assets.dbt import ExecutionClassTranslator, GatedDbtCliResource
 from orch_assets.dbt.gated_main import write_cap
 from orch_assets.dbt.invocation import GatedDbtCliInvocation
 from orch_assets.dbt.node_metadata import EXECUTION_CLASS_KEY
+from tests.test_dbt.gate_support import table_contents
 from tests.test_examples.shop_support import (
     BIN,
     STAGING,
@@ -60,17 +60,6 @@ def _materialize(
     return result, invocations, messages
 
 
-def _tables(database: Path) -> dict[str, list[tuple[Any, ...]]]:
-    con = duckdb.connect(str(database), read_only=True)
-    try:
-        names = [
-            r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()
-        ]
-        return {n: sorted(con.execute(f'select * from "{n}"').fetchall()) for n in sorted(names)}
-    finally:
-        con.close()
-
-
 def _events(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
     """What a user sees of a run: materialized keys with their metadata keys, and checks."""
     materialized = {
@@ -112,7 +101,7 @@ def test_a_project_without_classes_yields_the_events_and_tables_of_dbtcliresourc
     assert isinstance(invocation, GatedDbtCliInvocation)
     assert _events(gated) == _events(stock)
     assert len(_events(gated)["checks"]) == 20  # the singular test has two parents: not a check
-    assert _tables(tmp_path / "gated.duckdb") == _tables(tmp_path / "stock.duckdb")
+    assert table_contents(tmp_path / "gated.duckdb") == table_contents(tmp_path / "stock.duckdb")
     # Holding the latest materialization back (for the timeline) never puts a check before it.
     materialized: set[dg.AssetKey] = set()
     for event in gated.all_events:
