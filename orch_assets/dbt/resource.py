@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import psutil
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject
 from dagster_dbt.compat import DBT_PYTHON_VERSION
 from pydantic import Field, field_validator
@@ -34,6 +33,7 @@ from orch_assets.dbt.limits import build_limits, under_adaptive_executor
 from orch_assets.dbt.run_slots import run_slots_dir
 from orch_assets.executor import live_cap
 from orch_assets.executor.capacity import CapPolicy, CapState, ProcessTreeProbe, decide_cap
+from orch_assets.executor.container import ContainerProbe, host_cpu_count
 
 if TYPE_CHECKING:
     from packaging.version import Version
@@ -185,15 +185,17 @@ class GatedDbtCliResource(DbtCliResource):
             return lambda: live_cap(run_id)
         if self.memory_pause_percent is None:
             return None
+        # The tighter of host and the process's cgroup, as the adaptive executor reads them.
+        container = ContainerProbe()
         policy = CapPolicy(
             max_concurrent=self.max_concurrent or 1_000_000,
             memory_pause_percent=self.memory_pause_percent,
             memory_resume_percent=max(0.0, self.memory_pause_percent - 10),
             memory_per_step_gb=None,
             cpu_saturation_percent=None,
-            cpu_count=psutil.cpu_count() or 1,
+            cpu_count=container.cpu_limit(host_cpu_count()).cpus,
         )
-        probe, state = ProcessTreeProbe(), [CapState()]
+        probe, state = ProcessTreeProbe(container=container), [CapState()]
 
         def cap() -> int:
             decision = decide_cap(policy, probe.read(), state[0])
