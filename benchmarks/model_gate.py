@@ -42,7 +42,7 @@ import duckdb
 import yaml
 
 from orch_assets.dbt.runner import WorkerProcess, WorkerRequest
-from orch_assets.dbt.selection import (
+from orch_assets.simulation.selection import (
     conditional_exclusions,
     later_years_exclusions,
     load_project_vars,

@@ -4,7 +4,7 @@
 
 Each repeat runs the simulation's dbt worker (one dbt start-up, all years, no Dagster) twice on
 fresh DuckDB files with the same inputs, interleaved: without publishing, and publishing every
-finished year's marts to ``results/`` (orch_assets/dbt/publish.py). Reported: median wall of
+finished year's marts to ``results/`` (orch_assets/simulation/publish.py). Reported: median wall of
 each, their ratio, and the median seconds the worker spent publishing (its ``published``
 messages, start-of-run sync included).
 """

@@ -20,8 +20,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orch_assets.dbt.selection import load_project_vars
 from orch_assets.project import DBT_PROJECT_DIR
+from orch_assets.simulation.selection import load_project_vars
 
 RATE_OPTIONS = ("termination_rates", "promotion_rates")
 # DuckDB's readers expand these to other files; a control character has no place in a path.

@@ -10,8 +10,12 @@ import dagster as dg
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from orch_assets.dbt.runner import DATABASE_FILE_NAME
 from orch_assets.project import REPO_ROOT
+
+# The profile's relative database path (dbt_project/profiles.yml): the simulation's dbt worker
+# runs in the simulation's directory, so simulations differ by directory and share dbt's
+# partial-parse state.
+DATABASE_FILE_NAME = "workforce.duckdb"
 
 DATA_DIR_ENV_VAR = "ORCH_DATA_DIR"
 SIMULATION_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")

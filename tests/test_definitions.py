@@ -8,10 +8,10 @@ import dagster as dg
 import pytest
 
 from orch_assets.config import SimulationConfig
-from orch_assets.dbt.selection import load_project_vars
 from orch_assets.dbt.translator import EXECUTION_CLASS_TAG, EXECUTION_CLASSES, execution_class
 from orch_assets.definitions import defs
 from orch_assets.project import workforce_dbt_project
+from orch_assets.simulation.selection import load_project_vars
 
 
 def _models() -> list[dict]:

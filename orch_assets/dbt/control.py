@@ -1,14 +1,9 @@
-"""The dbt worker's side of its lifeline to the run: a control channel on stdin and a parent watch.
+"""The dbt worker's lifeline to the step: it exits when the process that started it is gone.
 
 The worker is started in a session of its own (so a signal to the run's process group does not
 reach it half-way through a DuckDB write), which also means nothing kills it when the process
-that started it dies. Two daemon threads make it exit within about a second instead:
-
-* :class:`ControlChannel` reads JSON lines from stdin, the parent's ``Popen(stdin=PIPE)``, and
-  passes each object to ``on_message`` (route them with :func:`dispatch`, by ``"type"``). End of
-  file means the parent is gone or has given up on the worker: the worker exits.
-* :func:`watch_parent` polls the parent's pid and start time: a parent that died while something
-  else still holds the pipe's write end (a process forked from it) is noticed too.
+that started it dies. :func:`watch_parent` polls the parent's pid and start time from a daemon
+thread and makes the worker exit within about a second instead.
 
 Exiting is ``os._exit``: no Python clean-up that could block (a write to a pipe nobody reads, a
 lock held by the thread that runs dbt). DuckDB's write-ahead log makes a killed writer safe: the
@@ -17,13 +12,10 @@ next connection replays or discards the unfinished transaction.
 
 from __future__ import annotations
 
-import json
 import os
-import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import psutil
 
@@ -40,78 +32,6 @@ def exit_now(reason: str) -> None:
     except OSError:
         pass
     os._exit(EXIT_PARENT_GONE)
-
-
-def dispatch(
-    handlers: Mapping[str, Callable[[dict[str, Any]], None]],
-) -> Callable[[dict[str, Any]], None]:
-    """An ``on_message`` that calls ``handlers[message["type"]]``; other types are reported."""
-
-    def on_message(message: dict[str, Any]) -> None:
-        handler = handlers.get(str(message.get("type")))
-        if handler is None:
-            print(f"dbt worker: ignored control message {message!r}", file=sys.stderr)
-            return
-        handler(message)
-
-    return on_message
-
-
-class ControlChannel:
-    """Reads one JSON object per line from file descriptor ``fd`` (stdin) in a daemon thread.
-
-    ``on_message`` runs in that thread. ``on_close`` runs at end of file or on a read error
-    (default: :func:`exit_now`); a line that is not a JSON object is reported on stderr and
-    skipped, so one bad message never cuts the lifeline. The descriptor is read with
-    ``os.read``, not through ``sys.stdin``: a daemon thread blocked inside a buffered reader
-    aborts the interpreter at exit ("could not acquire lock ... at interpreter shutdown").
-    """
-
-    def __init__(
-        self,
-        on_message: Callable[[dict[str, Any]], None],
-        on_close: Callable[[str], None] = exit_now,
-        fd: int = 0,
-    ) -> None:
-        self._on_message = on_message
-        self._on_close = on_close
-        self._fd = fd
-        self._thread = threading.Thread(target=self._read, name="dbt-worker-control", daemon=True)
-
-    def start(self) -> ControlChannel:
-        self._thread.start()
-        return self
-
-    def _read(self) -> None:
-        pending = b""
-        while True:
-            try:
-                chunk = os.read(self._fd, 65536)
-            except OSError as error:
-                self._on_close(f"control channel read failed: {error}")
-                return
-            if not chunk:
-                break
-            *lines, pending = (pending + chunk).split(b"\n")
-            for line in lines:
-                self._handle(line)
-        self._on_close("control channel closed (the run process ended or gave up on the worker)")
-
-    def _handle(self, line: bytes) -> None:
-        if not line.strip():
-            return
-        try:
-            message = json.loads(line)
-        except ValueError:
-            print(f"dbt worker: control line is not JSON: {line[:200]!r}", file=sys.stderr)
-            return
-        if not isinstance(message, dict):
-            print(f"dbt worker: control line is not an object: {line[:200]!r}", file=sys.stderr)
-            return
-        try:
-            self._on_message(message)
-        except Exception as error:
-            print(f"dbt worker: control message {message!r} failed: {error!r}", file=sys.stderr)
 
 
 def parent_is_alive(pid: int, create_time: float | None) -> bool:

@@ -7,8 +7,7 @@ and fewer than its class limit running of its class. Because a node is submitted
 run, the pool's threads never wait for a slot, so a model waiting for its class never holds a
 thread that a ready model of another class could use; dbt ``--threads`` is the ceiling.
 
-When several ready nodes may start, the one with the highest priority goes first (the longest
-remaining critical path, when the worker knows model times), else the one dbt made ready first.
+When several ready nodes may start, the one dbt made ready first goes first.
 """
 
 from __future__ import annotations
@@ -18,35 +17,11 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from orch_assets.dbt._dbt_internals import node_execution_class, submitted_node
 from orch_assets.dbt.run_slots import RunSlots
-
-
-@dataclass(frozen=True)
-class NodeTiming:
-    """When one dbt node ran, on which dbt thread, and how long it waited for a slot."""
-
-    unique_id: str
-    execution_class: str | None
-    thread: str
-    ready: float
-    start: float
-    end: float
-    # When the gate let it go to dbt's pool (None: ungated, it started when ready).
-    admitted: float | None = None
-    # The build's thread it ran on, 1 ... threads (dbt names its threads anew in every build).
-    lane: int = 1
-
-    @property
-    def wait_s(self) -> float:
-        """Seconds between ready and admitted: waiting for a class or cap slot."""
-        return max(0.0, (self.start if self.admitted is None else self.admitted) - self.ready)
-
-    def to_message(self) -> dict[str, Any]:
-        return {**asdict(self), "wait_s": round(self.wait_s, 3)}
 
 
 class Gate:
@@ -162,28 +137,18 @@ _SEQUENCE = itertools.count()
 class GatedPool:
     """Stands in for dbt's thread pool during one invocation; see the module docstring.
 
-    With ``remote`` (a run shared by several simulations, orch_assets/simulation/run_gate.py)
-    the run process decides instead of ``gate``: each ready node is sent as
-    ``remote("slot_request", id=..., class=...)``, starts on :meth:`grant` and is released with
-    ``remote("slot_release", id=...)``. ``classify`` gives a dbt node's execution class (default:
-    its ``meta.execution_class``).
+    ``classify`` gives a dbt node's execution class (default: its ``meta.execution_class``).
     """
 
     def __init__(
         self,
         pool: Any,
         gate: Gate,
-        priority: Mapping[str, float] | None = None,
-        on_timing: Callable[[NodeTiming], None] | None = None,
-        remote: Callable[..., None] | None = None,
         classify: Callable[[Any], str | None] = node_execution_class,
     ) -> None:
         self._pool = pool
         self._classify = classify
         self._gate = gate
-        self._priority = priority or {}
-        self._on_timing = on_timing
-        self._remote = remote
         self._pending: list[_Pending] = []
         self._seq = _SEQUENCE
         self._unlisten = gate.listen(self._dispatch)
@@ -206,21 +171,7 @@ class GatedPool:
         )  # fmt: skip
         with self._gate.lock:
             self._pending.append(item)
-        if self._remote is not None:
-            self._remote("slot_request", id=item.seq, **{"class": item.execution_class})
-            return
         self._dispatch()
-
-    def grant(self, request_id: int) -> bool:
-        """The run process granted a slot: start that node (False: not one of this pool's)."""
-        with self._gate.lock:
-            item = next((p for p in self._pending if p.seq == request_id), None)
-            if item is None:
-                return False
-            self._pending.remove(item)
-            item.admitted = time.time()
-        self._submit(item)
-        return True
 
     def _submit(self, item: _Pending) -> None:
         self._pool.apply_async(
@@ -235,17 +186,11 @@ class GatedPool:
         self._unlisten()
 
     def _dispatch(self) -> None:
-        if self._remote is not None:
-            return
         chosen: list[_Pending] = []
         with self._gate.lock:
-            # Highest priority first; a node that may not start yet never holds back another.
-            ordered = sorted(
-                self._pending,
-                key=lambda p: (self._priority.get(p.unique_id, 0.0), -p.seq),
-                reverse=True,
-            )
-            for item in ordered:
+            # In the order dbt made them ready; a node that may not start yet never holds back
+            # another.
+            for item in list(self._pending):
                 if self._gate.try_take(item.execution_class):
                     self._pending.remove(item)
                     item.admitted = time.time()
@@ -254,38 +199,8 @@ class GatedPool:
             self._submit(item)
 
     def _run(self, item: _Pending) -> Any:
-        start = time.time()
         try:
             return item.func(*item.args, **item.kwds)
         finally:
-            end = time.time()
-            if self._remote is not None:
-                self._remote("slot_release", id=item.seq)
-            else:
-                self._gate.give_back(item.execution_class)
-            if self._on_timing is not None:
-                self._on_timing(
-                    NodeTiming(
-                        item.unique_id, item.execution_class, threading.current_thread().name,
-                        item.ready, start, end, item.admitted,
-                    )
-                )  # fmt: skip
+            self._gate.give_back(item.execution_class)
             self._dispatch()
-
-
-def critical_path_priority(
-    children: Mapping[str, list[str]], seconds: Mapping[str, float]
-) -> dict[str, float]:
-    """Per node, its own time plus the longest chain of known times below it in the DAG."""
-    memo: dict[str, float] = {}
-
-    def remaining(uid: str) -> float:
-        if uid not in memo:
-            memo[uid] = 0.0
-            below = [remaining(child) for child in children.get(uid, [])]
-            memo[uid] = seconds.get(uid, 0.0) + max(below, default=0.0)
-        return memo[uid]
-
-    for uid in children:
-        remaining(uid)
-    return memo

@@ -22,7 +22,6 @@ import json
 import os
 import sys
 import threading
-import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
@@ -64,23 +63,27 @@ def _read_cap(target_path: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _follow_cap(gate: Any, target_path: Path) -> None:
-    while True:
+def _follow_cap(gate: Any, target_path: Path, stop: threading.Event) -> None:
+    while not stop.is_set():
         cap = _read_cap(target_path)
         if cap is not None:
             gate.set_cap(cap)
-        time.sleep(CAP_POLL_S)
+        stop.wait(CAP_POLL_S)
 
 
-def _retry_waiting(gate: Any) -> None:
+def _retry_waiting(gate: Any, stop: threading.Event) -> None:
     from orch_assets.dbt.run_slots import SLOT_POLL_S
 
-    while True:
-        time.sleep(SLOT_POLL_S)
+    while not stop.wait(SLOT_POLL_S):
         gate.wake()
 
 
-def _gated_run(args: list[str], settings: Mapping[str, Any], target_path: Path) -> int:
+def run_gated(
+    args: list[str], settings: Mapping[str, Any], target_path: Path, manifest: Any = None
+) -> int:
+    """Runs ``dbt <args>`` in this process with dbt's thread pool behind the class gate; dbt's
+    exit code. ``manifest``: a parsed project to run with instead of parsing again (the worker,
+    :mod:`orch_assets.dbt.worker`)."""
     from dbt.cli.main import dbtRunner
 
     from orch_assets.dbt._dbt_internals import pool_size, wrapped_thread_pool
@@ -96,6 +99,7 @@ def _gated_run(args: list[str], settings: Mapping[str, Any], target_path: Path) 
 
     limits = {name: (None if v is None else int(v)) for name, v in settings["class_limits"].items()}
     gates: list[Gate] = []
+    stop = threading.Event()
 
     class ReportingPool(GatedPool):
         def _submit(self, item: Any) -> None:
@@ -113,13 +117,18 @@ def _gated_run(args: list[str], settings: Mapping[str, Any], target_path: Path) 
             cap = _read_cap(target_path) or settings.get("cap")
             slots = RunSlots(settings["run_slots"]) if settings.get("run_slots") else None
             gates.append(Gate(limits, threads, cap, on_cap_change, run_slots=slots))
-            threading.Thread(target=_follow_cap, args=(gates[0], target_path), daemon=True).start()
+            threading.Thread(
+                target=_follow_cap, args=(gates[0], target_path, stop), daemon=True
+            ).start()
             if slots is not None:
-                threading.Thread(target=_retry_waiting, args=(gates[0],), daemon=True).start()
+                threading.Thread(target=_retry_waiting, args=(gates[0], stop), daemon=True).start()
         return ReportingPool(pool, gates[0], classify=lambda node: node_class(node, default))
 
-    with wrapped_thread_pool(wrap):
-        result = dbtRunner().invoke(args)
+    try:
+        with wrapped_thread_pool(wrap):
+            result = dbtRunner(manifest=manifest).invoke(args)
+    finally:
+        stop.set()
     if result.success:
         return 0
     # dbt's own exit codes: 1 a node failed, 2 dbt itself failed.
@@ -134,7 +143,15 @@ def main(argv: list[str] | None = None) -> int:
         from dbt.cli.main import cli
 
         return cli.main(args=args, prog_name="dbt")
-    return _gated_run(args, json.loads(gate_file.read_text()), gate_file.parent)
+    settings = json.loads(gate_file.read_text())
+    if settings.get("worker"):
+        # The step's dbt worker runs the command; this process relays its output.
+        from orch_assets.dbt.worker_client import relay
+
+        return relay(settings["worker"], args, settings.get("worker_log"))
+    if settings.get("cwd"):
+        os.chdir(settings["cwd"])
+    return run_gated(args, settings, gate_file.parent)
 
 
 if __name__ == "__main__":

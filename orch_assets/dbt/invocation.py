@@ -81,6 +81,11 @@ class GatedDbtCliInvocation(DbtCliInvocation):
 
     workload: str = ""
     record_history: bool = True
+    # The step that governs the command when dagster-dbt was given no context (``cli(...,
+    # run_context=...)``): its log and run get what the context's would.
+    run_context: Any = None
+    # The step's dbt worker that ran the command (None: its own orch-dbt process).
+    worker_pid: int | None = None
     node_timings: list[dict[str, Any]] = field(init=False, default_factory=list)
     # (epoch seconds, previous cap, new cap) of each change the gate applied.
     cap_changes: list[tuple[float, int, int]] = field(init=False, default_factory=list)
@@ -156,8 +161,9 @@ class GatedDbtCliInvocation(DbtCliInvocation):
         return next((t for t in self.node_timings if t["unique_id"] == unique_id), None)
 
     def _log(self, message: str) -> None:
-        if self.context is not None:
-            self.context.log.info(message)
+        step = self.context or self.run_context
+        if step is not None:
+            step.log.info(message)
 
     def _record(self, event: DbtCliEventMessage) -> None:
         raw = event.raw_event
@@ -196,10 +202,10 @@ class GatedDbtCliInvocation(DbtCliInvocation):
 
     def _finish(self) -> None:
         """Once, when the command's output ends: the runtime history and the threads tag."""
-        if self._finished or self.context is None or not self.record_history:
+        context = self.context or self.run_context
+        if self._finished or context is None or not self.record_history:
             return
         self._finished = True
-        context = self.context
         threads = self.threads
         if threads is None:
             return

@@ -2,7 +2,7 @@
 
 A node's timing is a mapping with ``unique_id``, ``execution_class``, ``thread``, ``ready``,
 ``start``, ``end`` (epoch seconds), ``lane`` (the build's thread, 1 ... threads) and ``wait_s``
-(seconds waited for a class or cap slot), the shape of :meth:`orch_assets.dbt.gate.NodeTiming.to_message`.
+(seconds waited for a class or cap slot), the shape of :attr:`orch_assets.dbt.GatedDbtCliInvocation.node_timings`.
 """
 
 from __future__ import annotations

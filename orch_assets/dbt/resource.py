@@ -2,11 +2,13 @@
 cap applied to the models inside each dbt command.
 
 What differs from ``DbtCliResource``, and why: the dbt subprocess is ``orch-dbt``
-(:mod:`orch_assets.dbt.gated_main`), which runs the same dbt command in-process with dbt's thread
-pool behind the class gate; dbt's output, exit code and artifacts are unchanged, so dagster-dbt
-reads them as usual. Before it starts, the resource writes the gate's settings into the
-invocation's target directory; while it runs, a thread of the step writes each change of the
-live cap there. The cost is one small file per invocation and a thread polling every 0.25 s.
+(:mod:`orch_assets.dbt.gated_main`), which runs the same dbt command with dbt's thread pool
+behind the class gate; dbt's output, exit code and artifacts are unchanged, so dagster-dbt reads
+them as usual. In a step (``context`` given), the commands run in one dbt worker process that
+stays alive for the step (:mod:`orch_assets.dbt.worker`): dbt is imported and the project parsed
+once, not once per command; ``orch-dbt`` only relays. Before a command starts, the resource
+writes the gate's settings into its target directory; while it runs, a thread of the step writes
+each change of the live cap there.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject
 from dagster_dbt.compat import DBT_PYTHON_VERSION
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator
 
 from orch_assets.dbt.classes import DEFAULT_EXECUTION_CLASS, check_execution_class
 from orch_assets.dbt.gated_main import GATE_FILE, write_cap
 from orch_assets.dbt.invocation import GatedDbtCliInvocation, follow_cap, warm_up_timeline
 from orch_assets.dbt.limits import build_limits, under_adaptive_executor
 from orch_assets.dbt.run_slots import run_slots_dir
+from orch_assets.dbt.runner import DbtWorker
 from orch_assets.executor import live_cap
 from orch_assets.executor.capacity import CapPolicy, CapState, ProcessTreeProbe, decide_cap
 from orch_assets.executor.container import ContainerProbe, host_cpu_count
@@ -137,6 +140,29 @@ class GatedDbtCliResource(DbtCliResource):
         description="Record each command's node times in the runtime history and tag the run "
         "with its dbt threads (orch/dbt_threads).",
     )
+    gate: bool = Field(
+        default=True,
+        description="false: no class limits and no live cap, plain dbt --threads (for "
+        "comparisons); the commands still run in the step's worker.",
+    )
+    keep_worker: bool = Field(
+        default=True,
+        description="Run a step's dbt commands in one dbt process that stays alive for the step "
+        "(dbt imported and the project parsed once); false: one process per command.",
+    )
+    reparse_on_vars: bool = Field(
+        default=True,
+        description="With keep_worker: parse again when a command's --vars differ from the "
+        "parse's. Set false when no config depends on a var (vars used in SQL only): the step's "
+        "commands then share one parse.",
+    )
+    worker_cwd: str | None = Field(
+        default=None,
+        description="The dbt process's working directory (relative paths in profiles.yml, e.g. "
+        "a DuckDB file, resolve against it); null: the project directory, as dagster-dbt.",
+    )
+    _workers: dict[str, DbtWorker] = PrivateAttr(default_factory=dict)
+    _workers_lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(
         self,
@@ -169,6 +195,8 @@ class GatedDbtCliResource(DbtCliResource):
         run_config = context.run.run_config if context is not None else None
         limits, source = build_limits(run_id, run_config, self.class_limits)
         cap = live_cap(run_id) if under_adaptive_executor(run_id) else self.max_concurrent
+        if not self.gate:
+            limits, source, cap, run_id = dict.fromkeys(limits), "gate: false", None, None
         return {
             "class_limits": limits,
             "cap": cap,
@@ -178,9 +206,51 @@ class GatedDbtCliResource(DbtCliResource):
             "run_slots": str(run_slots_dir(run_id)) if run_id is not None else None,
         }
 
+    def worker(self, context: Context) -> DbtWorker:
+        """The step's dbt worker, started on first use (it stays alive for the step)."""
+        key = f"{context.run.run_id}/{_step_key(context)}"
+        with self._workers_lock:
+            worker = self._workers.get(key)
+            if worker is None or not worker.alive():
+                if worker is not None:
+                    context.log.warning(
+                        f"dbt worker (pid {worker.pid}) of this step is gone; starting another. "
+                        f"Its log ends:\n{worker.log_tail()}"
+                    )
+                    worker.stop()
+                worker = DbtWorker(self.worker_cwd, self.reparse_on_vars)
+                self._workers[key] = worker
+                context.log.info(
+                    f"dbt worker started (pid {worker.pid}): the step's dbt commands run in it"
+                )
+        return worker
+
+    def worker_pid(self, context: Context) -> int | None:
+        """The pid of the step's running dbt worker (None: none is running)."""
+        worker = self._workers.get(f"{context.run.run_id}/{_step_key(context)}")
+        return worker.pid if worker is not None and worker.alive() else None
+
+    def call_in_worker(self, context: Context, function: str, **kwargs: Any) -> Any:
+        """Calls ``function`` (``"package.module:name"``, JSON-serialisable ``kwargs`` and
+        result) in the step's dbt worker, between commands: for work that must share the dbt
+        process, e.g. reading a DuckDB file that dbt holds open there."""
+        return self.worker(context).call(function, **kwargs)
+
+    def stop_workers(self) -> None:
+        """Stops the dbt workers this resource started (at the step's end, by Dagster)."""
+        with self._workers_lock:
+            workers, self._workers = list(self._workers.values()), {}
+        for worker in workers:
+            worker.stop()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.stop_workers()
+
     def _cap_source(self, context: Context | None) -> Callable[[], int | None] | None:
         """How the live cap changes during a command (None: it does not)."""
         run_id = context.run.run_id if context is not None else None
+        if not self.gate:
+            return None
         if under_adaptive_executor(run_id):
             return lambda: live_cap(run_id)
         if self.memory_pause_percent is None:
@@ -213,23 +283,31 @@ class GatedDbtCliResource(DbtCliResource):
         dagster_dbt_translator: DagsterDbtTranslator | None = None,
         context: Context | None = None,
         target_path: Path | None = None,
+        run_context: Context | None = None,
     ) -> GatedDbtCliInvocation:
-        """``DbtCliResource.cli``, gated; see the class docstring."""
-        target = Path(target_path or self._get_unique_target_path(context=context))
+        """``DbtCliResource.cli``, gated; see the class docstring. ``run_context``: the step
+        whose run's limits, live cap and dbt worker govern a command when ``context`` is not
+        given (a command whose selection is all in ``args``, not taken from the step's assets)."""
+        step = context or run_context
+        target = Path(target_path or self._get_unique_target_path(context=step))
         if not target.is_absolute():
             target = Path(self.project_dir) / target
         target.mkdir(parents=True, exist_ok=True)
-        settings = self.gate_settings(context)
+        settings = self.gate_settings(step)
+        settings["cwd"] = self.worker_cwd
+        worker = self.worker(step) if step is not None and self.keep_worker else None
+        if worker is not None:
+            settings.update(worker=worker.socket_path, worker_log=worker.log_path)
         (target / GATE_FILE).write_text(json.dumps(settings))
         if settings["cap"] is not None:
             write_cap(target, settings["cap"])
-        if context is not None:
+        if step is not None:
             if Path(self.dbt_executable).name != "orch-dbt":
-                context.log.warning(
+                step.log.warning(
                     f"GatedDbtCliResource.dbt_executable is {self.dbt_executable!r}, not orch-dbt: "
                     "this command's models are NOT gated"
                 )
-            context.log.info(describe_gate(settings))
+            step.log.info(describe_gate(settings))
         with _WORKING_DIRECTORY.kept():
             invocation = super().cli(
                 args,
@@ -241,15 +319,21 @@ class GatedDbtCliResource(DbtCliResource):
             )
         gated = GatedDbtCliInvocation.adopt(
             invocation,
-            workload=context.op_execution_context.op.name if context is not None else "",
+            workload=step.op_execution_context.op.name if step is not None else "",
             record_history=self.record_history,
+            run_context=run_context if context is None else None,
+            worker_pid=worker.pid if worker is not None else None,
         )
-        if context is not None:
+        if step is not None:
             warm_up_timeline()
-        source = self._cap_source(context)
+        source = self._cap_source(step)
         if source is not None:
             follow_cap(gated.process, target, source)
         return gated
+
+
+def _step_key(context: Context) -> str:
+    return context.op_execution_context.get_step_execution_context().step.key
 
 
 def describe_gate(settings: Mapping[str, Any]) -> str:

@@ -1,333 +1,231 @@
-"""Child process that runs a multi-year dbt simulation with ONE dbt start-up.
+"""A step's dbt worker: one process that imports dbt and parses the project once, then runs every
+dbt command of the step, each behind the class gate, as ``orch-dbt`` would.
 
-Started by :mod:`orch_assets.dbt.runner` as ``python -m orch_assets.dbt.worker REQUEST_JSON``.
-It imports dbt once, parses the project once (partially, from a copy of the project's
-``partial_parse.msgpack``), then runs ``dbt build --vars {simulation_year: Y, ...}`` in-process
-with that manifest for each year, strictly in order, and stops at the first failed year so that
-no later year is written. Its working directory is the simulation's directory, where the
-profile's relative ``workforce.duckdb`` lives.
+Started by :class:`orch_assets.dbt.runner.DbtWorker` (the resource's side) as
+``python -m orch_assets.dbt.worker SPEC_JSON``; it listens on a Unix socket and serves one
+connection at a time (dbt keeps global state: one command at a time per process):
 
-Why a child process and not dbt in the run process: dbt keeps global state (flags, adapters) and
-dbt-duckdb keeps the DuckDB file locked until the process ends, so one process per simulation
-gives isolation between simulations that run at the same time, a clean lock release, and a
-process that a timeout can terminate. Why not one ``dbt`` CLI per year: each costs seconds of
-start-up and a re-parse when ``--vars`` change.
+* ``{"type": "invoke", "args": [...], "env": {...}, "cwd": ...}`` from ``orch-dbt``
+  (:mod:`orch_assets.dbt.worker_client`): the command runs with that environment (dagster-dbt's
+  ``DBT_TARGET_PATH``, ``DBT_LOG_FORMAT`` and the rest) and that working directory (unless the
+  spec names one), dbt's stdout goes to the connection byte for byte, then a line
+  ``\\0orch-exit <code>``. If the connection closes first (the command was interrupted), the
+  worker exits at once: DuckDB's write-ahead log makes that safe for a DuckDB file.
+* ``{"type": "call", "function": "module:name", "kwargs": {...}}``: calls a function of the
+  caller's in this process, between commands, and answers one JSON line (``result`` or
+  ``error``). A project on DuckDB uses it to read or write the file while dbt has it open here.
 
-Protocol: one JSON object per line on the original stdout (everything dbt prints goes to stderr):
-``ready``, ``year_start``, ``dbt_event`` (the raw dbt structured result event of each node, as
-``dbt --log-format json`` would print it), ``log``, ``year_summary`` (results of the request's
-``summary_queries``, and the ``row_counts`` of the request's tables), ``published`` (years copied
-to or removed from the Parquet results, see :mod:`orch_assets.dbt.publish`; a year's may come after
-the next ``year_start``: it is published while the next year builds), ``year_end`` and finally
-``done``; ``lock_wait`` while another process holds the database at start, ``error`` (one line)
-before a non-zero exit it can explain.
-In the other direction, stdin carries JSON-lines control messages from the parent
-(:mod:`orch_assets.dbt.control`), routed by ``type`` to :data:`CONTROL_HANDLERS`; its end of
-file, or the death of the parent (``parent_pid`` in the request), ends the worker within a second.
-
-The worker opens the database itself before dbt does, waiting up to ``lock_wait_seconds`` for a
-reader's lock, and keeps that connection: dbt's connections share its DuckDB instance, and no
-reader can take the file between years. The request's ``year_started_sql`` runs on it before
-each year's build and ``year_completed_sql`` right after the build succeeded (the simulation marks
-the year and every later one incomplete, then the year complete, in the database). At start it
-unpublishes the years it rewrites and every later year, for the same reason.
+The project is parsed before the first command that needs a manifest and the parse is reused
+while the project, profile, target and (unless the spec's ``reparse_on_vars`` is false)
+``--vars`` stay the same. A reused parse is dbt's own in-memory ``Manifest``; the command still
+writes ``manifest.json`` into its target directory, as dbt does. The worker exits when the
+process that started it is gone (:func:`~orch_assets.dbt.control.watch_parent`), when asked
+(``{"type": "stop"}``), or on SIGTERM.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
-import shutil
+import select
+import socket
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-from orch_assets.dbt import publish
-from orch_assets.dbt._dbt_internals import node_execution_class
-from orch_assets.dbt.control import ControlChannel, dispatch, watch_parent
-from orch_assets.dbt.lock import DatabaseLockedError, connect_waiting
-from orch_assets.dbt.scheduling import BuildScheduler
+from orch_assets.dbt.control import exit_now, watch_parent
+from orch_assets.dbt.gated_main import GATE_FILE, run_gated
+from orch_assets.dbt.worker_client import EXIT_LINE
 
-# The events dagster-dbt turns into asset events for dbt Core (as in `dbt --log-format json`).
-RESULT_EVENTS = frozenset({"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult"})
-FAILED_STATUSES = frozenset({"error", "fail", "runtime error"})
-# Failures that are not the project's: CPython 3.10/3.11 can raise this while dbt's threads
-# compile Jinja templates at once (python/cpython#106905); the same build then succeeds. A year
-# that fails with one of them is built once more, in the same worker, before it counts as failed.
-TRANSIENT_ERRORS = ("AST constructor recursion depth mismatch",)
+# Commands that run on a parsed manifest (the rest, e.g. `deps`, `debug`, `clean`, run as dbt).
+MANIFEST_COMMANDS = frozenset(
+    {"build", "run", "test", "seed", "snapshot", "compile", "list", "ls", "run-operation", "show"}
+)
+_PARSE_FLAGS = ("--project-dir", "--profiles-dir", "--profile", "--target", "-t")
+CANCEL_POLL_S = 0.2
 
 
-def transient_error(texts: list[str]) -> str | None:
-    """The known transient failure among a failed build's messages, if any."""
-    return next((known for known in TRANSIENT_ERRORS if any(known in t for t in texts)), None)
+def flag_value(args: Sequence[str], *names: str) -> str | None:
+    """The value of the last ``--name value`` or ``--name=value`` among ``args``."""
+    found: str | None = None
+    for index, arg in enumerate(args):
+        for name in names:
+            if arg == name and index + 1 < len(args):
+                found = args[index + 1]
+            elif arg.startswith(f"{name}="):
+                found = arg.split("=", 1)[1]
+    return found
 
 
-# Control message type -> handler, called in the control thread; looked up per message, so
-# handlers registered after the channel started are used.
-CONTROL_HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {}
+def command_of(args: Sequence[str]) -> str | None:
+    """dbt's subcommand: the first argument that is not a flag or a flag's value."""
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            # Global flags before the command that take a value (dagster-dbt passes none).
+            skip = "=" not in arg and arg in ("--log-format", "--log-level", "--profiles-dir")
+        else:
+            return arg
+    return None
 
 
-class Protocol:
-    """Writes protocol lines to a private copy of stdout; fd 1 itself is pointed at stderr."""
+class Worker:
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.spec = spec
+        self._parse_key: tuple[Any, ...] | None = None
+        self._manifest: Any = None
 
-    def __init__(self) -> None:
-        self._out: IO[str] = os.fdopen(os.dup(1), "w", buffering=1)
-        self._lock = threading.Lock()
-        os.dup2(2, 1)
-        sys.stdout = sys.stderr
+    # -- parsing ---------------------------------------------------------------------------
+    def _key(self, args: Sequence[str]) -> tuple[Any, ...]:
+        env = os.environ
+        values = [flag_value(args, *names) for names in (("--profile",), ("--target", "-t"))]
+        return (
+            flag_value(args, "--project-dir") or env.get("DBT_PROJECT_DIR") or os.getcwd(),
+            flag_value(args, "--profiles-dir") or env.get("DBT_PROFILES_DIR"),
+            *values,
+            flag_value(args, "--vars") if self.spec.get("reparse_on_vars", True) else None,
+        )
 
-    def send(self, kind: str, **payload: Any) -> None:
-        line = json.dumps({"type": kind, **payload}, default=str) + "\n"
-        with self._lock:
-            self._out.write(line)
+    def manifest_for(self, args: Sequence[str]) -> Any:
+        """The parsed project for ``args``: reused, or parsed now (dbt's output goes to the
+        command's, as a plain ``dbt build`` prints its parse)."""
+        key = self._key(args)
+        if key != self._parse_key:
+            from dbt.cli.main import dbtRunner
 
+            parse = ["parse", *(a for a in _parse_args(args))]
+            result = dbtRunner().invoke(parse)
+            if not result.success:
+                self._parse_key, self._manifest = None, None
+                return None
+            self._parse_key, self._manifest = key, result.result
+        return self._manifest
 
-def _parse(runner_class: Any, common_args: list[str], target_path: str, seed: str | None) -> Any:
-    """Parses once; a manifest loaded from manifest.json cannot compile generic tests."""
-    seeded = os.path.join(target_path, "partial_parse.msgpack")
-    if (
-        seed
-        and os.path.exists(seed)
-        and (not os.path.exists(seeded) or os.path.getmtime(seed) > os.path.getmtime(seeded))
-    ):
-        shutil.copy2(seed, seeded)
-    result = runner_class().invoke(["parse", *common_args])
-    if not result.success:
-        raise RuntimeError(f"dbt parse failed: {result.exception}")
-    return result.result
-
-
-def _run_summary_queries(con: Any, queries: dict[str, str], year: int) -> dict[str, Any]:
-    """Runs read queries between dbt invocations, on a connection sharing dbt's DuckDB instance."""
-    results: dict[str, Any] = {}
-    for name, sql in queries.items():
-        cursor = con.execute(sql, {"year": year} if "$year" in sql else None)
-        columns = [d[0] for d in cursor.description or []]
-        results[name] = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
-    return results
-
-
-def _row_counts(
-    con: Any, models: dict[str, dict[str, str | None]], year: int
-) -> dict[str, dict[str, int | None]]:
-    """Rows of each table the project has built (``total``) and, where a year column is named,
-    of this year (``in_year``); a relation not built (yet) is left out. The relation names come
-    from the manifest, never from run config."""
-    import duckdb
-
-    counts: dict[str, dict[str, int | None]] = {}
-    for unique_id, spec in models.items():
-        column = spec.get("year_column")
-        in_year = f"count(*) filter (where {column} = $year)" if column else "null"
+    # -- requests --------------------------------------------------------------------------
+    def invoke(self, connection: socket.socket, request: Mapping[str, Any]) -> None:
+        args = [str(a) for a in request["args"]]
+        os.environ.clear()
+        os.environ.update(request.get("env") or {})
+        os.chdir(self.spec.get("cwd") or request.get("cwd") or os.getcwd())
+        target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
+        gate_file = target / GATE_FILE
+        settings = json.loads(gate_file.read_text()) if gate_file.is_file() else None
+        watcher = _CancelWatch(connection)
+        saved = os.dup(1)
+        sys.stdout.flush()
+        os.dup2(connection.fileno(), 1)
         try:
-            total, of_year = con.execute(
-                f"select count(*), {in_year} from {spec['relation']}",
-                {"year": year} if column else None,
-            ).fetchone()
-        except duckdb.CatalogException:
-            continue
-        counts[unique_id] = {"total": total, "in_year": of_year}
-    return counts
+            code = self._run(args, settings, target)
+            sys.stdout.flush()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            watcher.stop()
+        connection.sendall(EXIT_LINE + f"{code}\n".encode())
+
+    def _run(self, args: list[str], settings: Mapping[str, Any] | None, target: Path) -> int:
+        manifest = None
+        if command_of(args) in MANIFEST_COMMANDS:
+            manifest = self.manifest_for(args)
+            if manifest is None:
+                return 2
+        if settings is None:
+            from dbt.cli.main import dbtRunner
+
+            result = dbtRunner(manifest=manifest).invoke(args)
+            code = 0 if result.success else (2 if result.result is None else 1)
+        else:
+            code = run_gated(args, settings, target, manifest=manifest)
+        if manifest is not None and not (target / "manifest.json").exists():
+            manifest.write(str(target / "manifest.json"))
+        return code
+
+    def call(self, connection: socket.socket, request: Mapping[str, Any]) -> None:
+        module_name, _, name = str(request["function"]).partition(":")
+        try:
+            function = getattr(importlib.import_module(module_name), name)
+            answer: dict[str, Any] = {"result": function(**(request.get("kwargs") or {}))}
+        except Exception as error:  # the caller's error, reported to the caller
+            answer = {"error": f"{type(error).__name__}: {error}"}
+        connection.sendall(json.dumps(answer, default=str).encode() + b"\n")
+
+    def serve(self, listener: socket.socket) -> None:
+        while True:
+            connection, _ = listener.accept()
+            with connection, connection.makefile("rb") as reader:
+                line = reader.readline()
+                if not line:
+                    continue
+                request = json.loads(line)
+                if request["type"] == "invoke":
+                    self.invoke(connection, request)
+                elif request["type"] == "call":
+                    self.call(connection, request)
+                elif request["type"] == "stop":
+                    connection.sendall(b"{}\n")
+                    return
 
 
-def _open_database(request: dict[str, Any], protocol: Protocol) -> Any:
-    """The worker's own connection, waiting (bounded) for a reader that holds the file."""
-
-    def on_wait(pid: int | None, program: str, waited: float) -> None:
-        protocol.send("lock_wait", pid=pid, program=program, waited_seconds=round(waited, 1),
-                      limit_seconds=request["lock_wait_seconds"])  # fmt: skip
-
-    return connect_waiting(request["database_path"], request["lock_wait_seconds"], on_wait)
-
-
-def _run_year_statements(con: Any, statements: list[str], year: int) -> None:
-    """Bookkeeping of the caller around a year, e.g. marking it complete once built and tested."""
-    for sql in statements:
-        con.execute(sql, {"year": year})
+def _parse_args(args: Sequence[str]) -> list[str]:
+    """The flags of ``args`` that decide the parse, plus ``--vars`` (vars may shape configs)."""
+    kept: list[str] = []
+    for name in (*_PARSE_FLAGS, "--vars"):
+        value = flag_value(args, name)
+        if value is not None:
+            kept += [name, value]
+    return kept
 
 
-def _sync_results(con: Any, request: dict[str, Any], protocol: Protocol, year: int | None) -> None:
-    """At start (``year`` None): mirror the database; after a year: publish it."""
-    target = request.get("publish")
-    if not target:
-        return
-    results_dir, tables = Path(target["results_dir"]), target["tables"]
-    writer = {**(target.get("writer") or {}), "pid": os.getpid()}
-    started = time.perf_counter()
-    if year is None:
-        # Years run in order, each from the one before: rewriting the first year of the request
-        # invalidates every later one, until the run has rewritten them or its caller says the
-        # stored ones still hold.
-        first = min(request["years"])
-        later = [y for y in publish.complete_years(con, tables) if y > first]
-        rewritten = sorted({*request["years"], *later})
-        removed, added = publish.sync(con, results_dir, tables, rewritten, writer)
-    elif year in publish.complete_years(con, tables):
-        publish.publish_year(con, results_dir, tables, year, writer)
-        removed, added = [], [year]
-    else:
-        return
-    protocol.send("published", added=added, removed=removed, results_dir=str(results_dir),
-                  seconds=round(time.perf_counter() - started, 3))  # fmt: skip
+class _CancelWatch:
+    """Ends the worker when the client's connection closes before its command has ended."""
 
+    def __init__(self, connection: socket.socket) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(connection,), daemon=True)
+        self._thread.start()
 
-def _wait_published(pending: list[Future[None]], block: bool) -> None:
-    """Re-raises a failed publish; with ``block``, waits for every publish first."""
-    for future in list(pending):
-        if block or future.done():
-            future.result()
-            pending.remove(future)
+    def _watch(self, connection: socket.socket) -> None:
+        while not self._stop.is_set():
+            readable, _, _ = select.select([connection], [], [], CANCEL_POLL_S)
+            if readable and not self._stop.is_set():
+                try:
+                    closed = connection.recv(1, socket.MSG_PEEK) == b""
+                except OSError:
+                    closed = True
+                if closed:
+                    exit_now("the dbt command was interrupted (its orch-dbt process is gone)")
+                time.sleep(CANCEL_POLL_S)
 
-
-def run(request: dict[str, Any], protocol: Protocol) -> int:
-    started = time.perf_counter()
-    # The database first: a reader's lock is met (and waited for) before seconds of dbt import.
-    try:
-        con = _open_database(request, protocol)
-    except DatabaseLockedError as error:
-        protocol.send("error", message=str(error))
-        return 1
-    _sync_results(con.cursor(), request, protocol, None)
-    from dbt.cli.main import dbtRunner
-    from dbt_common.events.functions import msg_to_dict
-
-    common_args = [
-        "--project-dir", request["project_dir"],
-        "--profiles-dir", request["profiles_dir"],
-        "--target-path", request["target_path"],
-        # dbt.log beside the simulation's database, not one file shared (and rotated) by every
-        # simulation running at once. Info level: per-node results and errors; the debug level
-        # (every statement) costs the worker noticeably more CPU.
-        "--log-path", request["log_path"],
-        "--log-level-file", "info",
-        "--quiet",
-        "--no-use-colors",
-    ]  # fmt: skip
-    scheduler = BuildScheduler(request, protocol.send)
-    # Cap changes and (all_scenarios) slot grants from the run process.
-    CONTROL_HANDLERS.update(cap=scheduler.on_control, grant=scheduler.on_control)
-    manifest = _parse(dbtRunner, common_args, request["target_path"], request["partial_parse_seed"])
-    protocol.send("ready", startup_seconds=round(time.perf_counter() - started, 3))
-
-    year_state: dict[str, Any] = {"year": None, "counts": Counter(), "failures": [], "errors": []}
-
-    def on_event(event: Any) -> None:
-        name = event.info.name
-        if name in RESULT_EVENTS:
-            protocol.send("dbt_event", year=year_state["year"], event=msg_to_dict(event))
-        if name == "NodeFinished":
-            raw = msg_to_dict(event)["data"]
-            status = raw.get("run_result", {}).get("status", "")
-            unique_id = raw["node_info"]["unique_id"]
-            node = manifest.nodes.get(unique_id)
-            scheduler.observe_finished(
-                raw["node_info"], event.info.thread, node_execution_class(node) if node else None
-            )
-            year_state["counts"][f"{unique_id.split('.', 1)[0]}:{status}"] += 1
-            if status in FAILED_STATUSES:
-                # One line: a test's runtime error spans several ("Runtime Error in test...").
-                message = " ".join((raw.get("run_result", {}).get("message") or "").split())
-                year_state["failures"].append(f"{unique_id} ({status}): {message}")
-        if event.info.level == "error":
-            year_state["errors"].append(event.info.msg)
-        # Passing tests are counted in year_end; one log line each would be ~100 events a year.
-        if (name in RESULT_EVENTS and name != "LogTestResult") or event.info.level in (
-            "warn",
-            "error",
-        ):
-            protocol.send(
-                "log", year=year_state["year"], level=event.info.level, msg=event.info.msg
-            )
-
-    runner = dbtRunner(manifest=manifest, callbacks=[on_event])
-    # A finished year is published (Parquet copies, publish.py) while the next year builds: one
-    # thread, so years are published in order, each on a cursor of its own, which reads the
-    # committed year while dbt writes the next. publish_year still lists a year only once all its
-    # tables are in place; the worker waits for every publish before it ends.
-    publisher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="publish")
-    publishing: list[Future[None]] = []
-    base_args = ["build", *common_args, "--threads", str(request["threads"])]
-    if request.get("select"):
-        base_args += ["--select", *request["select"]]
-
-    for index, year in enumerate(request["years"]):
-        year_state.update(year=year, counts=Counter(), failures=[], errors=[])
-        exclude = list(request.get("exclude") or [])
-        # Unit tests check model logic on fixed rows, the same in every simulation: they run in
-        # development and CI (tests/test_dbt/test_unit_tests.py), as dbt Labs advises for
-        # production builds, not in each simulation's first year (which they made about 30%
-        # longer: benchmarks/run_cost.py).
-        year_args = ["--exclude-resource-type", "unit_test"]
-        if index:
-            # Seeds do not depend on the year, nor do the models built once per simulation (a
-            # rule over their dbt config, selection.py): built and tested in the first year only.
-            # "cautious" drops the tests whose every parent is excluded and keeps those that
-            # also read a model built every year.
-            year_args.append("seed")
-            if request.get("later_years_exclude"):
-                exclude += request["later_years_exclude"]
-                year_args += ["--indirect-selection", "cautious"]
-        if exclude:
-            year_args += ["--exclude", *exclude]
-        protocol.send("year_start", year=year)
-        year_started = time.perf_counter()
-        _run_year_statements(con.cursor(), request.get("year_started_sql", []), year)
-        dbt_vars = {**request["vars"], "simulation_year": year}
-        for attempt in (1, 2):
-            with scheduler.build(manifest) as timings:
-                result = runner.invoke([*base_args, *year_args, "--vars", json.dumps(dbt_vars)])
-            texts = [*year_state["failures"], *year_state["errors"], str(result.exception or "")]
-            known = None if result.success or attempt == 2 else transient_error(texts)
-            if known is None:
-                break
-            protocol.send("log", year=year, level="warn", msg=(
-                f"Year {year}: dbt failed with a known CPython race ({known!r}, "
-                "python/cpython#106905), not a fault of the project; building the year again"
-            ))  # fmt: skip
-            year_state.update(counts=Counter(), failures=[], errors=[])
-        elapsed = round(time.perf_counter() - year_started, 3)
-        protocol.send(
-            "node_timings", year=year, seconds=elapsed, timings=[t.to_message() for t in timings]
-        )
-        if not result.success:
-            _wait_published(publishing, block=True)
-            protocol.send(
-                "year_end",
-                year=year,
-                success=False,
-                seconds=elapsed,
-                counts=dict(year_state["counts"]),
-                failures=year_state["failures"],
-                error=str(result.exception) if result.exception else None,
-            )
-            return 1
-        _run_year_statements(con.cursor(), request.get("year_completed_sql", []), year)
-        summary = _run_summary_queries(con.cursor(), request["summary_queries"], year)
-        _wait_published(publishing, block=False)
-        publishing.append(publisher.submit(_sync_results, con.cursor(), request, protocol, year))
-        row_counts = _row_counts(con.cursor(), request.get("row_counts") or {}, year)
-        protocol.send("year_summary", year=year, results=summary, row_counts=row_counts)
-        protocol.send(
-            "year_end", year=year, success=True, seconds=elapsed, counts=dict(year_state["counts"])
-        )
-    _wait_published(publishing, block=True)
-    publisher.shutdown()
-    protocol.send("done", seconds=round(time.perf_counter() - started, 3))
-    return 0
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=1)
 
 
 def main(argv: list[str]) -> int:
-    protocol = Protocol()
-    request = json.loads(argv[1])
-    ControlChannel(dispatch(CONTROL_HANDLERS)).start()
-    if request.get("parent_pid"):
-        watch_parent(int(request["parent_pid"]))
-    return run(request, protocol)
+    spec = json.loads(argv[1])
+    if spec.get("parent_pid"):
+        watch_parent(int(spec["parent_pid"]))
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(spec["socket"])
+    listener.listen(8)
+    # Import dbt before saying ready: the first command should not pay for it.
+    from dbt.cli.main import dbtRunner  # noqa: F401
+
+    ready = {"pid": os.getpid()}
+    os.write(1, (json.dumps(ready) + "\n").encode())
+    # Nothing more goes to the parent's pipe: fd 1 is each command's connection in turn.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    Worker(spec).serve(listener)
+    return 0
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ import dagster as dg
 import duckdb
 
 from orch_assets.config import SimulationConfig
-from orch_assets.dbt.publish import publish_year
 from orch_assets.simulation import database as db
 from orch_assets.simulation.inputs import SimulationInputs
+from orch_assets.simulation.publish import publish_year
 
 REFUSE, REBUILD = "refuse", "rebuild"
 

@@ -1,4 +1,4 @@
-"""Which tables a simulation publishes for readers, and where (see orch_assets/dbt/publish.py)."""
+"""Which tables a simulation publishes for readers, and where (see orch_assets/simulation/publish.py)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Reading a simulation's results: its database when free, else the published Parquet years.
 
 DuckDB refuses every other process while a run writes a database, so readers fall back to the
-Parquet copies the run publishes after each finished year (:mod:`orch_assets.dbt.publish`),
+Parquet copies the run publishes after each finished year (:mod:`orch_assets.simulation.publish`),
 using only the years listed in ``results/_published.json``.
 
 This module is the one place outside Dagster's resources that opens a simulation database
@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from orch_assets.dbt.lock import is_lock_conflict, lock_holder
-from orch_assets.dbt.publish import PART_FILE, read_published, year_dir
+from orch_assets.simulation.publish import PART_FILE, read_published, year_dir
 from orch_assets.simulation.published import results_dir
 
 READ_ATTEMPTS = 3

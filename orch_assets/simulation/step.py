@@ -1,29 +1,21 @@
-"""The body of a simulation step: check inputs, start the dbt worker, stream its events."""
+"""The body of a simulation step: check inputs, hold the database, run the years through
+``GatedDbtCliResource`` (:mod:`orch_assets.simulation.years`), record the fingerprint."""
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator
 
 from orch_assets.config import SimulationConfig, resolve_threads_here
-from orch_assets.dbt.events import dbt_node_events
-from orch_assets.dbt.runner import DbtWorkerError, WorkerProcess, WorkerRequest
-from orch_assets.dbt.selection import (
-    conditional_exclusions,
-    later_years_exclusions,
-    load_project_vars,
-    subset_selection,
-    with_upstream,
-)
-from orch_assets.executor import live_cap, register_subprocess
+from orch_assets.dbt import GatedDbtCliResource
+from orch_assets.dbt.runner import DbtWorkerError
+from orch_assets.executor import live_cap
 from orch_assets.project import WorkforceTranslator, workforce_dbt_project
 from orch_assets.resources import database_pool
 from orch_assets.run_coordinator import DATABASE_TAG
@@ -36,11 +28,7 @@ from orch_assets.simulation.database import (
 from orch_assets.simulation.inputs import SimulationInputs
 from orch_assets.simulation.liveness import RUN_TAGS_LOCK as _RUN_TAGS_LOCK
 from orch_assets.simulation.liveness import record_holder
-from orch_assets.simulation.model_gate import (
-    describe_scheduling,
-    forward_live_cap,
-    scheduling_options,
-)
+from orch_assets.simulation.model_gate import model_gate_enabled
 from orch_assets.simulation.node_timings import NodeTimingBook
 from orch_assets.simulation.pool import hold_pool
 from orch_assets.simulation.preflight import check_before_writing
@@ -56,13 +44,17 @@ from orch_assets.simulation.results import (
     SNAPSHOT_MODEL,
     SUMMARY_MODEL,
     SUMMARY_QUERIES,
-    YearResults,
     counted_tables,
-    simulation_fingerprint,
-    years_table,
 )
-from orch_assets.simulation.run_gate import run_model_gate
+from orch_assets.simulation.selection import (
+    conditional_exclusions,
+    later_years_exclusions,
+    load_project_vars,
+    subset_selection,
+    with_upstream,
+)
 from orch_assets.simulation.writer_lock import WriterLockTimeout, hold_writer_lock
+from orch_assets.simulation.years import SimulationYears, YearFailedError, YearPlan
 
 TAG_PREFIX = "orch/"
 
@@ -166,8 +158,8 @@ def _simulate(
 ) -> Iterator[dg.Output | dg.AssetMaterialization]:
     project = workforce_dbt_project
     manifest = json.loads(project.manifest_path.read_text())
-    scheduling = scheduling_options(context, config.n_employees, shared=shared_run)
-    threads, threads_source = _dbt_threads(context, config, scheduling["gated"])
+    gated = model_gate_enabled()
+    threads, threads_source = _dbt_threads(context, config, gated)
     dbt_vars = config.dbt_vars()
     subset = context.has_assets_def and context.is_subset
     selected = (
@@ -198,62 +190,46 @@ def _simulate(
         + (f"; conditional models switched off: {', '.join(exclude)}" if exclude else "")
         + (f"; subset {', '.join(selected)} with the models they need" if subset else "")
     )
-    request = WorkerRequest(
-        project_dir=project.project_dir,
-        profiles_dir=project.profiles_dir,
-        partial_parse_seed=project.manifest_path.with_name("partial_parse.msgpack"),
-        database_path=database_path,
-        target_path=database_path.parent / "dbt_target",
-        log_path=database_path.parent / "dbt_logs",
-        years=plan.years,
-        threads=threads,
-        vars=dbt_vars,
-        select=with_upstream(selected),
-        exclude=exclude,
-        summary_queries=SUMMARY_QUERIES,
-        year_started_sql=[UNMARK_YEAR_SQL],
-        year_completed_sql=[RECORD_COMPLETED_YEAR_SQL],
-        lock_wait_seconds=lock_wait_seconds,
-        publish={
-            "results_dir": str(results_dir(database_path)),
-            "tables": published_tables(manifest),
-            "writer": {"run_id": context.run.run_id},
-        },
-        scheduling=scheduling,
-        later_years_exclude=later_years_exclusions(manifest, exclude),
-        row_counts=counted_tables(manifest),
-    )
-    context.log.info(describe_scheduling(scheduling, threads))
+    publish = {
+        "results_dir": str(results_dir(database_path)),
+        "tables": published_tables(manifest),
+        "writer": {"run_id": context.run.run_id},
+    }
+    year_plan = YearPlan(
+        years=plan.years, threads=threads, vars=dbt_vars, database_path=database_path,
+        lock_wait_seconds=lock_wait_seconds, publish=publish, select=with_upstream(selected),
+        exclude=exclude, later_years_exclude=later_years_exclusions(manifest, exclude),
+        year_started_sql=[UNMARK_YEAR_SQL], year_completed_sql=[RECORD_COMPLETED_YEAR_SQL],
+        summary_queries=SUMMARY_QUERIES, row_counts=counted_tables(manifest),
+    )  # fmt: skip
+    # The public resource, as any dagster-dbt project uses it: its worker runs in the
+    # simulation's directory (the profile's relative workforce.duckdb), parses once for every
+    # year (the project's configs read no var), and the simulation records its own node times.
+    dbt = GatedDbtCliResource(
+        project_dir=project, worker_cwd=str(database_path.parent), reparse_on_vars=False,
+        record_history=False, gate=gated,
+    )  # fmt: skip
     book = NodeTimingBook(manifest)
     timeline = database_path.parent / "timelines" / f"{context.run.run_id}.png"
-    stream = _SimulationStream(
-        context, manifest, translator, plan.years, partition,
+    by_name = {p["name"]: p for p in manifest["nodes"].values() if p["resource_type"] == "model"}
+    years = SimulationYears(
+        context, dbt, year_plan, manifest, translator, partition,
         emit_only=set(selected) if subset else None, kept_rows=plan.kept_rows, timings=book,
         timeline=(timeline, f"{simulation}: dbt nodes per thread, threads {threads}", threads),
+        result_keys=[translator.get_asset_key(by_name[n]) for n in (SNAPSHOT_MODEL, SUMMARY_MODEL)],
     )  # fmt: skip
     step_key = context.get_step_execution_context().step.key
-
-    def on_start(proc: subprocess.Popen[str]) -> None:
-        register_subprocess(proc)
-        # The dbt worker holds the database too: the pool is not free until it is gone.
-        record_holder(context.instance, context.run.run_id, step_key, [proc.pid])
-
-    worker = WorkerProcess(request, on_start=on_start)
-    shared = (
-        run_model_gate(context.run.run_id, scheduling["class_limits"])
-        if scheduling.get("shared_gate")
-        else None
-    )
     try:
-        with forward_live_cap(context.run.run_id, worker, shared):
-            yield from stream.events(worker)
-    except DbtWorkerError as error:
+        worker = dbt.worker(context)
+        # The dbt worker holds the database too: the pool is not free until it is gone.
+        record_holder(context.instance, context.run.run_id, step_key, [worker.pid])
+        yield from years.events()
+    except (YearFailedError, DbtWorkerError) as error:
+        dbt.stop_workers()  # the worker holds the database
         remove_interrupted_years(database_path, context.log.info)
-        stderr_tail = dg.MetadataValue.text(error.stderr_tail[-4000:])
-        raise dg.Failure(
-            description=str(error), metadata={"worker stderr (tail)": stderr_tail}
-        ) from None
-    publish = request.publish or {}
+        raise dg.Failure(description=str(error)) from None
+    finally:
+        dbt.stop_workers()
     restore_later_years(
         database_path, plan,
         (Path(publish["results_dir"]), list(publish["tables"]),
@@ -267,106 +243,3 @@ def _simulate(
     context.log.info(
         f"Simulation fingerprint {fingerprint} (every stored year: {stored[0]}-{stored[-1]})"
     )
-
-
-class _SimulationStream:
-    """Turns worker messages into logs and asset events, one year at a time.
-
-    A year's dbt events are held until the worker has read that year's results, so that the
-    snapshot and summary materializations carry the year's headcount, compensation and row
-    count. The final year's events become the step's outputs; earlier years', materializations.
-    """
-
-    def __init__(
-        self,
-        context: dg.OpExecutionContext | dg.AssetExecutionContext,
-        manifest: Mapping[str, Any],
-        translator: DagsterDbtTranslator,
-        years: list[int],
-        partition: str | None = None,
-        emit_only: set[str] | None = None,
-        kept_rows: Mapping[int, list[dict[str, Any]]] | None = None,
-        timings: NodeTimingBook | None = None,
-        timeline: tuple[Path, str, int] | None = None,
-    ) -> None:
-        self.context = context
-        self.timings = timings or NodeTimingBook(manifest)
-        self.timeline = timeline
-        self.emit_only = emit_only
-        self.kept_rows = dict(kept_rows or {})
-        self.manifest = manifest
-        self.translator = translator
-        self.years = years
-        self.partition = partition
-        self.results: list[YearResults] = []
-        self._pending: list[dict[str, Any]] = []
-        by_name = {
-            p["name"]: p for p in manifest["nodes"].values() if p["resource_type"] == "model"
-        }
-        self._result_keys = [
-            translator.get_asset_key(by_name[name]) for name in (SNAPSHOT_MODEL, SUMMARY_MODEL)
-        ]
-
-    def events(self, worker: WorkerProcess) -> Iterator[dg.Output | dg.AssetMaterialization]:
-        log = self.context.log
-        for message in worker.messages():
-            kind = message["type"]
-            if kind == "ready":
-                log.info(f"dbt worker (pid {worker.pid}) parsed the project in "
-                         f"{message['startup_seconds']} s")  # fmt: skip
-            elif kind == "year_start":
-                position = self.years.index(message["year"]) + 1
-                log.info(f"Year {message['year']} ({position}/{len(self.years)})")
-            elif kind == "lock_wait":
-                log.info(f"Database held by pid {message['pid']} ({message['program']}), e.g. a "
-                         f"reader; waiting up to {message['limit_seconds']:g} s (waited "
-                         f"{message['waited_seconds']} s)")  # fmt: skip
-            elif kind == "published" and (message["added"] or message["removed"]):
-                log.info(f"Results in {message['results_dir']}: published {message['added']}, "
-                         f"removed {message['removed']}")  # fmt: skip
-            elif kind == "log":
-                emit = log.warning if message["level"] in ("warn", "error") else log.debug
-                emit(f"[{message['year']}] {message['msg']}")
-            elif kind == "cap":
-                log.info(f"dbt models: live cap {message['previous']} -> {message['cap']}; no "
-                         f"new model starts beyond {message['cap']} at once")  # fmt: skip
-            elif kind == "node_timings":
-                self.timings.add(message)
-            elif kind == "dbt_event" and self._emits(message["event"]):
-                self._pending.append(message["event"])
-            elif kind == "year_summary":
-                yield from self._year_events(YearResults.from_message(message))
-            elif kind == "year_end":
-                counts = ", ".join(f"{k} {v}" for k, v in sorted(message["counts"].items()))
-                status = "done" if message["success"] else "FAILED"
-                log.info(f"Year {message['year']} {status} in {message['seconds']} s: {counts}")
-
-    def _emits(self, raw: Mapping[str, Any]) -> bool:
-        """In a subset, the models the selection needs run too, but only the selected report."""
-        node = raw.get("data", {}).get("node_info", {}).get("node_name")
-        return self.emit_only is None or node in self.emit_only
-
-    def _year_events(self, year: YearResults) -> Iterator[dg.Output | dg.AssetMaterialization]:
-        self.results.append(year)
-        final = year.year == self.years[-1]
-        metadata: dict[str, Any] = year.metadata()
-        if final:
-            metadata["years"] = years_table(self.results)
-            # Every stored year: the ones this run computed and the ones it kept.
-            metadata["orch/fingerprint"] = simulation_fingerprint(
-                {**self.kept_rows, **{r.year: r.fingerprint_rows for r in self.results}}
-            )
-        if final and self.timeline is not None and self.timings.years:
-            metadata.update(self.timings.timeline_metadata(*self.timeline))
-        extra = dict.fromkeys(self._result_keys, metadata)
-        for raw in self._pending:
-            unique_id = raw.get("data", {}).get("node_info", {}).get("unique_id", "")
-            node_metadata = {
-                **self.timings.node_metadata(year.year, unique_id),
-                **year.row_count_metadata(unique_id),
-            }
-            yield from dbt_node_events(
-                self.context, self.manifest, self.translator, raw, year.year, final, extra,
-                self.partition, node_metadata,
-            )  # fmt: skip
-        self._pending.clear()

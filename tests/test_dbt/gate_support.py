@@ -1,17 +1,16 @@
-"""Runs the real dbt worker on the gate fixture project (tests/test_dbt/gate_project)."""
+"""Runs the gate fixture project (tests/test_dbt/gate_project) through ``GatedDbtCliResource``."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from orch_assets.dbt.runner import WorkerProcess, WorkerRequest
+from orch_assets.dbt import GatedDbtCliInvocation, GatedDbtCliResource
 
 GATE_PROJECT = Path(__file__).resolve().with_name("gate_project")
 DEFAULT_LIMITS = {"sequential": 1, "conditional": 2, "parallel_safe": None}
@@ -29,34 +28,23 @@ def parse_gate_project() -> None:
 def run_gate_project(
     tmp: Path,
     threads: int = 4,
-    scheduling: Mapping[str, Any] | None = None,
-    on_message: Callable[[WorkerProcess, dict[str, Any]], None] | None = None,
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Builds the fixture once; returns its node timings and every protocol message."""
-    request = WorkerRequest(
-        project_dir=GATE_PROJECT,
-        profiles_dir=GATE_PROJECT,
-        partial_parse_seed=GATE_PROJECT / "target" / "partial_parse.msgpack",
-        database_path=tmp / "workforce.duckdb",
-        target_path=tmp / "dbt_target",
-        log_path=tmp / "dbt_logs",
-        years=[2025],
-        threads=threads,
-        scheduling={
-            "gated": True,
-            "class_limits": DEFAULT_LIMITS,
-            **(scheduling or {}),
-        },
-    )
-    worker = WorkerProcess(request)
-    messages = []
-    for message in worker.messages():
-        message["received_at"] = time.time()
-        messages.append(message)
-        if on_message is not None:
-            on_message(worker, message)
-    timings = next(m["timings"] for m in messages if m["type"] == "node_timings")
-    return timings, messages
+    class_limits: Mapping[str, int | None] | None = None,
+    gate: bool = True,
+    on_event: Callable[[GatedDbtCliInvocation, dict[str, Any]], None] | None = None,
+) -> GatedDbtCliInvocation:
+    """Builds the fixture once into ``tmp/workforce.duckdb`` (one ``orch-dbt`` process: no step,
+    so no worker); returns the finished invocation (its node timings and cap changes)."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    dbt = GatedDbtCliResource(
+        project_dir=str(GATE_PROJECT), profiles_dir=str(GATE_PROJECT), worker_cwd=str(tmp),
+        class_limits=dict(class_limits or DEFAULT_LIMITS), gate=gate,
+    )  # fmt: skip
+    invocation = dbt.cli(["build", "--threads", str(threads)], target_path=tmp / "dbt_target")
+    for event in invocation.stream_raw_events():
+        if on_event is not None:
+            on_event(invocation, event.raw_event)
+    assert invocation.is_successful()
+    return invocation
 
 
 def models(timings: list[dict[str, Any]], execution_class: str) -> list[dict[str, Any]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.conftest import DBT_PROJECT_DIR
@@ -16,3 +18,21 @@ def copy_rules_project(destination: Path) -> Path:
     shutil.copytree(DBT_PROJECT_DIR / "macros", destination / "macros")
     shutil.copytree(DBT_PROJECT_DIR / "tests" / "generic", destination / "tests" / "generic")
     return destination
+
+
+def parse_project(project: Path) -> Path:
+    """``dbt parse`` of a project (its ``target/manifest.json``), in a subprocess."""
+    dbt = Path(sys.executable).with_name("dbt")
+    subprocess.run(
+        [
+            str(dbt),
+            "parse",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--quiet",
+        ],
+        check=True,
+    )
+    return project

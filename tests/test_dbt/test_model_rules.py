@@ -11,11 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import pytest
 
-from orch_assets.dbt.runner import DbtWorkerError, WorkerProcess, WorkerRequest
 from tests.test_dbt.dbt_invoke import run_in_subprocess
-from tests.test_dbt.rules_fixture import copy_rules_project
+from tests.test_dbt.rules_fixture import copy_rules_project, parse_project
+from tests.test_simulation.years_jobs import log_messages, run_years, step_failure
 
 TEST_ID = "test.rules_fixture.model_rules_facts"
 
@@ -87,22 +88,16 @@ def test_two_broken_rules_are_both_named_in_one_line_in_yml_order(
 
 
 def test_a_broken_rule_fails_the_simulated_year_with_one_failure_line(
-    rules_project: Path, tmp_path: Path
+    rules_project: Path, tmp_path: Path, instance: dg.DagsterInstance
 ) -> None:
-    """Through the simulation's dbt worker: the year fails, and its failure is one line."""
-    request = WorkerRequest(
-        project_dir=rules_project, profiles_dir=rules_project, partial_parse_seed=None,
-        database_path=tmp_path / "workforce.duckdb", target_path=tmp_path / "dbt_target",
-        log_path=tmp_path / "dbt_logs", years=[2025, 2026], threads=2,
-        vars={"broken": ["not_null"]},
-    )  # fmt: skip
-    messages: list[dict[str, Any]] = []
-    with pytest.raises(DbtWorkerError) as raised:
-        messages.extend(WorkerProcess(request).messages())
+    """The simulation's way (years.py, in a real step): the year fails, its failure is one line."""
+    parse_project(rules_project)
+    result = run_years(instance, rules_project, tmp_path / "workforce.duckdb", [2025, 2026],
+                       vars={"broken": ["not_null"]})  # fmt: skip
 
-    (year_end,) = [m for m in messages if m["type"] == "year_end"]
-    assert year_end["year"] == 2025 and not year_end["success"]
-    (failure,) = year_end["failures"]
-    assert failure.startswith(TEST_ID) and "\n" not in failure, failure
+    assert not result.success
+    assert not [m for m in log_messages(instance, result.run_id) if m.startswith("Year 2026")]
+    message = step_failure(result)
+    (failure,) = [line[4:] for line in message.splitlines() if line.startswith("  - ")]
+    assert failure.startswith(TEST_ID), failure
     assert failure.endswith(f"model_rules failed: {BROKEN['not_null']}"), failure
-    assert f"model_rules failed: {BROKEN['not_null']}" in str(raised.value)

@@ -8,7 +8,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orch_assets.dbt.publish import (
+from orch_assets.simulation.publish import (
     PART_FILE,
     publish_year,
     read_published,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from orch_assets.config import SimulationConfig, parse_threads, resolve_threads
-from orch_assets.dbt.selection import conditional_exclusions, subset_selection, with_upstream
+from orch_assets.simulation.selection import conditional_exclusions, subset_selection, with_upstream
 from tests.conftest import DBT_PROJECT_DIR
 
 
@@ -103,7 +103,7 @@ def test_a_subset_selects_each_model_with_everything_upstream_of_it() -> None:
 
 
 def test_year_independent_models_are_the_staging_inputs_except_the_yearly_parameters() -> None:
-    from orch_assets.dbt.selection import once_per_simulation_models
+    from orch_assets.simulation.selection import once_per_simulation_models
 
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     names = once_per_simulation_models(manifest)
@@ -113,7 +113,7 @@ def test_year_independent_models_are_the_staging_inputs_except_the_yearly_parame
 
 
 def test_a_once_per_simulation_model_that_reads_a_yearly_model_is_refused_naming_both() -> None:
-    from orch_assets.dbt.selection import once_per_simulation_models
+    from orch_assets.simulation.selection import once_per_simulation_models
 
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     uid = next(u for u, p in manifest["nodes"].items() if p["name"] == "int_workforce_needs")
@@ -123,7 +123,7 @@ def test_a_once_per_simulation_model_that_reads_a_yearly_model_is_refused_naming
 
 
 def test_later_years_keep_tests_that_also_read_a_yearly_model_and_drop_switched_off_ones() -> None:
-    from orch_assets.dbt.selection import later_years_exclusions
+    from orch_assets.simulation.selection import later_years_exclusions
 
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
     excluded = later_years_exclusions(manifest, ["int_cola_events"])

@@ -97,10 +97,7 @@ def test_class_limit_1_from_the_executor_config_keeps_parallel_safe_models_apart
 ) -> None:
     results = run_results(serial_staging.target)
     intervals = execute_intervals(results)
-    assert {r["thread_id"] for r in results["results"]} >= {
-        "Thread-1 (worker)",
-        "Thread-2 (worker)",
-    }
+    assert len({r["thread_id"] for r in results["results"]}) >= 2, "dbt ran several threads"
     assert not any_overlap([intervals[uid] for uid in STAGING])
     logs = [e.message for e in serial_staging.instance.all_logs(serial_staging.run.run_id)]
     assert any(

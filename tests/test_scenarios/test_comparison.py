@@ -11,8 +11,8 @@ import duckdb
 import pytest
 
 from orch_assets.assets.scenario_comparison import scenario_comparison
-from orch_assets.dbt.publish import publish_year
 from orch_assets.resources import DATABASE_FILE_NAME, SimulationStore
+from orch_assets.simulation.publish import publish_year
 from orch_assets.simulation.published import results_dir
 
 PNG_DATA_URI = "data:image/png;base64,iVBOR"

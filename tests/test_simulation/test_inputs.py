@@ -8,10 +8,10 @@ import dagster as dg
 import pytest
 
 from orch_assets.config import SimulationConfig
-from orch_assets.dbt.selection import load_project_vars
 from orch_assets.project import workforce_dbt_project
 from orch_assets.simulation.database import database_fingerprint
 from orch_assets.simulation.inputs import SimulationInputs
+from orch_assets.simulation.selection import load_project_vars
 from tests.test_simulation.helpers import (
     database,
     materialize_with_empty_config,

@@ -21,11 +21,11 @@ import duckdb
 import pytest
 
 from orch_assets.config import SimulationConfig
-from orch_assets.dbt.selection import load_project_vars
 from orch_assets.project import workforce_dbt_project
 from orch_assets.simulation import database as db
 from orch_assets.simulation.inputs import SimulationInputs
 from orch_assets.simulation.prepare import prepare_database
+from orch_assets.simulation.selection import load_project_vars
 from tests.conftest import REPO_ROOT
 from tests.test_simulation.helpers import (
     database,
@@ -88,7 +88,7 @@ def _execute_and_kill_the_worker_mid_year(home: Path, env: dict[str, str], tmp_p
         while not killed and process.poll() is None and time.monotonic() < deadline:
             runs = instance.get_runs()
             messages = [r.user_message for r in instance.all_logs(runs[0].run_id)] if runs else []
-            pid = next((m for m in messages if m.startswith("dbt worker (pid")), None)
+            pid = next((m for m in messages if m.startswith("dbt worker started (pid")), None)
             if pid and any(m.startswith("[2026]") and "model main.fct_" in m for m in messages):
                 os.kill(int(re.findall(r"pid (\d+)", pid)[0]), signal.SIGKILL)
                 killed = True

@@ -10,6 +10,7 @@ then resumed (SIGCONT): the CLI always meets a run that is writing.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import subprocess
@@ -26,8 +27,8 @@ import duckdb
 import psutil
 import pytest
 
-from orch_assets.dbt.publish import read_published
 from orch_assets.resources import DATABASE_FILE_NAME
+from orch_assets.simulation.publish import read_published
 from orch_assets.simulation.readers import read_published_rows
 from tests.conftest import REPO_ROOT
 from tests.test_simulation.helpers import query, workforce_simulation_job
@@ -92,8 +93,9 @@ def _poll_once(observed: Observed) -> list[int]:
 def _worker_of(database: Path) -> psutil.Process:
     for proc in psutil.process_iter(["cmdline"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
-        if "orch_assets.dbt.worker" in cmdline and str(database) in cmdline:
-            return proc
+        with contextlib.suppress(psutil.Error):
+            if "orch_assets.dbt.worker" in cmdline and proc.cwd() == str(database.parent):
+                return proc
     raise AssertionError(f"no dbt worker writes {database}")
 
 
@@ -197,7 +199,7 @@ def test_the_run_waits_for_a_reader_holding_the_database_and_then_succeeds(
     level, message, waited_from = waits[0]
     assert level == logging.INFO
     assert message.startswith(f"Database held by pid {observed.holder_pid} "), message
-    ready = next(t for _, m, t in observed.logs if m.startswith("dbt worker (pid"))
+    ready = next(t for _, m, t in observed.logs if m.startswith("dbt worker started (pid"))
     assert observed.released_at is not None
     assert ready - waited_from >= HOLD_AFTER_MET_S - 0.5, "the worker went on only once released"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orch_assets.dbt.scheduling import thread_lanes
 from orch_assets.dbt.timeline import (
     YearTimeline,
     critical_path_lines,
@@ -41,17 +40,6 @@ def test_the_critical_path_is_the_longest_chain_of_measured_times_through_the_da
 def test_the_timeline_is_a_png_with_one_band_per_year(tmp_path: Path) -> None:
     path = render_timeline([YEAR, YEAR], PARENTS, tmp_path / "t.png", "title")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_the_threads_of_each_build_are_lanes_1_to_n_whatever_dbt_named_them() -> None:
-    # dbt starts a new pool per build: the second year's threads are Thread-3 and Thread-4.
-    first = thread_lanes(["Thread-2 (worker)", "Thread-1 (worker)", "Thread-2 (worker)"])
-    second = thread_lanes(["Thread-4 (worker)", "Thread-3 (worker)"])
-    tenth = thread_lanes(["Thread-10 (worker)", "Thread-9 (worker)"])
-
-    assert first == {"Thread-1 (worker)": 1, "Thread-2 (worker)": 2}
-    assert sorted(second.values()) == sorted(first.values())
-    assert tenth == {"Thread-9 (worker)": 1, "Thread-10 (worker)": 2}
 
 
 def test_the_chart_has_one_lane_per_dbt_thread_of_the_build() -> None:
