@@ -223,5 +223,10 @@ class GatedDbtProjectComponent(DbtProjectComponent):
 
     def execute(self, context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         """``DbtProjectComponent.execute`` (``cli_args``, ``include_metadata``) on the gated
-        resource."""
-        yield from super().execute(context, self.gated_resource(dbt))
+        resource; its dbt worker ends with the step (the resource is made here, so Dagster does
+        not tear it down)."""
+        gated = self.gated_resource(dbt)
+        try:
+            yield from super().execute(context, gated)
+        finally:
+            gated.stop_workers()

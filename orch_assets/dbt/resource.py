@@ -37,6 +37,7 @@ from orch_assets.dbt.runner import DbtWorker
 from orch_assets.executor import live_cap
 from orch_assets.executor.capacity import CapPolicy, CapState, ProcessTreeProbe, decide_cap
 from orch_assets.executor.container import ContainerProbe, host_cpu_count
+from orch_assets.executor.ownership import at_step_end
 
 if TYPE_CHECKING:
     from packaging.version import Version
@@ -81,6 +82,32 @@ class _WorkingDirectory:
 
 
 _WORKING_DIRECTORY = _WorkingDirectory()
+
+
+class _LazyAdapter:
+    """dagster-dbt builds a dbt adapter in the step for every command (it loads the profile and
+    the project: 1.5-3.5 s of the step's CPU per command here), though only the invocation's
+    ``fetch_row_counts()`` and ``fetch_column_metadata()`` use it. This one is built on first use;
+    ``isinstance`` and attribute access see the real adapter."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._build = build
+        self._adapter: Any = None
+        self._lock = threading.Lock()
+
+    def _real(self) -> Any:
+        with self._lock:
+            if self._adapter is None:
+                self._adapter = self._build()
+        return self._adapter
+
+    # dagster-dbt checks isinstance(adapter, DuckDBAdapter) before fetching row counts.
+    @property
+    def __class__(self) -> type:  # pyright: ignore[reportIncompatibleMethodOverride]
+        return type(self._real())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
 
 
 class GatedDbtCliResource(DbtCliResource):
@@ -184,6 +211,18 @@ class GatedDbtCliResource(DbtCliResource):
             return DBT_PYTHON_VERSION
         return super()._cli_version
 
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
+        project_dir = str(self.project_dir)
+
+        build_now = super()._initialize_dbt_core_adapter
+
+        def build() -> Any:
+            with _WORKING_DIRECTORY.kept():
+                os.chdir(project_dir)
+                return build_now(args)
+
+        return _LazyAdapter(build)
+
     @field_validator("default_execution_class")
     @classmethod
     def _known_class(cls, value: str) -> str:
@@ -211,18 +250,26 @@ class GatedDbtCliResource(DbtCliResource):
         key = f"{context.run.run_id}/{_step_key(context)}"
         with self._workers_lock:
             worker = self._workers.get(key)
-            if worker is None or not worker.alive():
-                if worker is not None:
-                    context.log.warning(
-                        f"dbt worker (pid {worker.pid}) of this step is gone; starting another. "
-                        f"Its log ends:\n{worker.log_tail()}"
-                    )
-                    worker.stop()
-                worker = DbtWorker(self.worker_cwd, self.reparse_on_vars)
-                self._workers[key] = worker
-                context.log.info(
-                    f"dbt worker started (pid {worker.pid}): the step's dbt commands run in it"
-                )
+            if worker is not None and worker.alive():
+                return worker
+            self._workers.pop(key, None)
+        if worker is not None:
+            context.log.warning(
+                f"dbt worker (pid {worker.pid}) of this step is gone; starting another. "
+                f"Its log ends:\n{worker.log_tail()}"
+            )
+            worker.stop()
+        # Started outside the lock (seconds: it imports dbt), so that steps sharing this
+        # resource in threads start theirs at once; one step's commands come one at a time.
+        worker = DbtWorker(self.worker_cwd, self.reparse_on_vars)
+        with self._workers_lock:
+            self._workers[key] = worker
+        # Thread mode shares the run's resources: stop the worker with its step, not at the
+        # run's end.
+        at_step_end(lambda: self._stop_worker(key))
+        context.log.info(
+            f"dbt worker started (pid {worker.pid}): the step's dbt commands run in it"
+        )
         return worker
 
     def worker_pid(self, context: Context) -> int | None:
@@ -235,6 +282,12 @@ class GatedDbtCliResource(DbtCliResource):
         result) in the step's dbt worker, between commands: for work that must share the dbt
         process, e.g. reading a DuckDB file that dbt holds open there."""
         return self.worker(context).call(function, **kwargs)
+
+    def _stop_worker(self, key: str) -> None:
+        with self._workers_lock:
+            worker = self._workers.pop(key, None)
+        if worker is not None:
+            worker.stop()
 
     def stop_workers(self) -> None:
         """Stops the dbt workers this resource started (at the step's end, by Dagster)."""

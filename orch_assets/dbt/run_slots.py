@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,9 +33,54 @@ TOTAL = "_total"
 _NO_CLASS = "_none"
 
 
+STALE_AFTER_S = 24 * 3600
+
+
 def run_slots_dir(run_id: str) -> Path:
-    """The run's slot directory (local to the machine: the steps of a run share its kernel)."""
-    return Path(tempfile.gettempdir()) / "orch_run_slots" / run_id
+    """The run's slot directory (local to the machine: the steps of a run share its kernel).
+    Directories of other runs untouched for :data:`STALE_AFTER_S` are removed on the way."""
+    parent = Path(tempfile.gettempdir()) / "orch_run_slots"
+    prune_stale(parent, keep=run_id)
+    return parent / run_id
+
+
+def _in_use(directory: Path) -> bool:
+    """Whether a process holds a lock on any file of ``directory``."""
+    for path in directory.iterdir():
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        finally:
+            os.close(fd)
+    return False
+
+
+def prune_stale(parent: Path, keep: str = "", older_than_s: float = STALE_AFTER_S) -> list[Path]:
+    """Removes the run directories under ``parent`` that nothing has written for
+    ``older_than_s`` and no process holds a lock in; returns them."""
+    removed: list[Path] = []
+    try:
+        directories = [d for d in parent.iterdir() if d.is_dir() and d.name != keep]
+    except OSError:
+        return removed
+    now = time.time()
+    for directory in directories:
+        try:
+            newest = max(
+                [directory.stat().st_mtime, *(f.stat().st_mtime for f in directory.iterdir())]
+            )
+            if now - newest < older_than_s or _in_use(directory):
+                continue
+            shutil.rmtree(directory)
+            removed.append(directory)
+        except OSError:
+            continue
+    return removed
 
 
 class RunSlots:

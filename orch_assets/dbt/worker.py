@@ -33,6 +33,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -122,8 +123,13 @@ class Worker:
         os.dup2(connection.fileno(), 1)
         try:
             code = self._run(args, settings, target)
-            sys.stdout.flush()
+        except Exception:
+            # dbt's own failures are exit codes; this is the worker's: the command fails, the
+            # traceback goes to the worker's log (which orch-dbt prints if the worker dies).
+            traceback.print_exc()
+            code = 2
         finally:
+            sys.stdout.flush()
             os.dup2(saved, 1)
             os.close(saved)
             watcher.stop()
@@ -144,6 +150,7 @@ class Worker:
             code = run_gated(args, settings, target, manifest=manifest)
         if manifest is not None and not (target / "manifest.json").exists():
             manifest.write(str(target / "manifest.json"))
+        release_database_files()
         return code
 
     def call(self, connection: socket.socket, request: Mapping[str, Any]) -> None:
@@ -170,6 +177,23 @@ class Worker:
                 elif request["type"] == "stop":
                     connection.sendall(b"{}\n")
                     return
+
+
+def release_database_files() -> None:
+    """Closes the DuckDB file dbt-duckdb keeps open after a command (its ``keep_open``, true by
+    default, keeps the connection for the next command of the same process), so that between
+    commands the worker holds the file no more than a finished ``dbt`` process does: dagster-dbt's
+    ``fetch_row_counts()``, a reader or another step can open it; the next command opens it again
+    (milliseconds). A connection a function of yours opened in the worker (``call_in_worker``)
+    keeps the database open, as it should. No-op for other adapters."""
+    module = sys.modules.get("dbt.adapters.duckdb.connections")
+    manager = getattr(module, "DuckDBConnectionManager", None)
+    if manager is None:
+        return
+    with manager._LOCK:  # noqa: SLF001 - dbt-duckdb's own lock around its environment
+        environment, manager._ENV = manager._ENV, None  # noqa: SLF001
+    if environment is not None:
+        environment.close()
 
 
 def _parse_args(args: Sequence[str]) -> list[str]:

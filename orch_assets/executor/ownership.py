@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,8 @@ class StepScope:
     popens: list[subprocess.Popen] = field(default_factory=list)
     pids: dict[int, float] = field(default_factory=dict)
     muted: bool = False
+    # Called in the step's thread once the step has ended (at_step_end).
+    on_end: list[Callable[[], object]] = field(default_factory=list)
 
     def live_processes(self) -> list[psutil.Process]:
         """Attributed processes still running; a reused pid is never mistaken for ours."""
@@ -87,6 +90,28 @@ def register_subprocess(process: subprocess.Popen | psutil.Process | int) -> boo
     proc = process if isinstance(process, psutil.Process) else psutil.Process(process)
     scope.pids[proc.pid] = proc.create_time()
     return True
+
+
+def at_step_end(callback: Callable[[], object]) -> bool:
+    """Calls ``callback`` when the step running in the calling thread ends (thread mode), e.g.
+    to stop a helper process the step started and its run's shared resources would otherwise
+    keep until the run ends. False when the calling thread runs no step of a thread-mode run
+    (a step process ends with its step anyway)."""
+    scope = current_scope()
+    if scope is None:
+        return False
+    scope.on_end.append(callback)
+    return True
+
+
+def run_step_end_callbacks(scope: StepScope) -> None:
+    """The step's :func:`at_step_end` callbacks; one failing does not stop the others."""
+    for callback in scope.on_end:
+        try:
+            callback()
+        except Exception as error:  # a clean-up's failure must not fail the finished step
+            print(f"orch_assets: a step-end clean-up failed: {error!r}", file=sys.stderr)
+    scope.on_end.clear()
 
 
 def _audit_hook(event: str, args: tuple[Any, ...]) -> None:

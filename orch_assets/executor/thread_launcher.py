@@ -49,6 +49,7 @@ from orch_assets.executor.ownership import (
     bind_current_thread,
     current_scope,
     install_audit_hook,
+    run_step_end_callbacks,
     terminate_in_background,
     unbind_current_thread,
 )
@@ -143,6 +144,7 @@ class _StepWorker:
         except BaseException:
             self._post(Kind.ERROR, error=serializable_error_info_from_exc_info(sys.exc_info()))
         finally:
+            run_step_end_callbacks(self.scope)
             for stream in self._streams:
                 stream.finish_thread()
             if loop is not None:

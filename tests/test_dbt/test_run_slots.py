@@ -1,10 +1,12 @@
 """Run-wide model slots (file locks under the run's directory), without dbt."""
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from orch_assets.dbt.run_slots import TOTAL, RunSlots
+from orch_assets.dbt.run_slots import TOTAL, RunSlots, prune_stale
 
 
 def test_a_class_limit_and_the_cap_hold_across_two_holders_of_the_run_directory(
@@ -36,3 +38,21 @@ def test_a_killed_process_frees_the_slots_it_held(tmp_path: Path) -> None:
         holder.kill()
         holder.wait()
     assert here.try_take("sequential", 1, None)
+
+
+def test_old_run_directories_nobody_holds_are_pruned_and_a_held_or_recent_one_is_kept(
+    tmp_path: Path,
+) -> None:
+    old, held, recent = (RunSlots(tmp_path / name) for name in ("old", "held", "recent"))
+    assert old.try_take("sequential", 1, None) and held.try_take("sequential", 1, None)
+    old.give_back("sequential")
+    day_ago = time.time() - 2 * 24 * 3600
+    for directory in (old.directory, held.directory):
+        for path in (directory, *directory.iterdir()):
+            os.utime(path, (day_ago, day_ago))
+    recent.try_take(None, None, 1)
+
+    assert prune_stale(tmp_path) == [old.directory]
+    assert held.directory.exists() and recent.directory.exists()
+    held.give_back("sequential")
+    assert prune_stale(tmp_path) == [held.directory]

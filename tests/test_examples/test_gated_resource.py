@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import psutil
 import pytest
 from dagster_dbt import DagsterDbtTranslator, DbtCliInvocation, DbtCliResource, dbt_assets
 
@@ -181,6 +182,9 @@ def test_seed_run_with_full_refresh_and_test_each_run_gated_through_the_resource
         seed_run_test,
     )
     assert result.success
+    # One dbt worker ran the step's three commands (one dbt start-up), and it ended with the step.
+    (worker,) = {invocation.worker_pid for invocation in seen}
+    assert worker is not None and not psutil.pid_exists(worker)
     runs = [invocation.get_artifact("run_results.json") for invocation in seen]
     kinds = [{r["unique_id"].split(".")[0] for r in run["results"]} for run in runs]
     assert kinds == [{"seed"}, {"model"}, {"test"}]

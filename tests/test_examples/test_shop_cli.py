@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pytest
 
 from orch_assets.dbt.node_metadata import (
@@ -127,6 +128,15 @@ def test_each_model_carries_its_class_timing_and_wait_and_the_last_one_the_timel
     with_timeline = [name for name, m in found.items() if TIMELINE_KEY in m.metadata]
     assert len(with_timeline) == 1
     assert Path(str(found[with_timeline[0]].metadata[TIMELINE_PATH_KEY].value)).stat().st_size > 0
+    # dagster-dbt's fetch_row_counts() (the example's body) counts each table once its dbt
+    # command has ended and the worker has let the DuckDB file go.
+    con = duckdb.connect(str(serial_staging.database), read_only=True)
+    try:
+        for name in ("stg_orders", "fct_orders", "dim_customers"):
+            (rows,) = con.execute(f"select count(*) from {name}").fetchone() or (None,)
+            assert found[name].metadata["dagster/row_count"].value == rows, name
+    finally:
+        con.close()
 
 
 def test_the_run_records_its_dbt_threads_and_node_times_in_the_runtime_history(
