@@ -8,7 +8,7 @@ from orch_assets.executor.definition import adaptive_executor
 from orch_assets.executor.engine import AdaptiveExecutor
 from orch_assets.executor.errors import FailFastError, StepCancelledError, StepTimeoutError
 from orch_assets.executor.live import LIVE_CAP_ENV, LIVE_CAP_RUN_ID_ENV, live_cap
-from orch_assets.executor.ownership import register_subprocess
+from orch_assets.executor.ownership import at_step_end, register_subprocess
 from orch_assets.executor.run_instance import RUN_PROCESS_ENV, orchestrated_here, run_instance
 from orch_assets.executor.run_tags import (
     CPUS_TAG,
@@ -43,6 +43,7 @@ __all__ = [
     "StepCancelledError",
     "StepTimeoutError",
     "adaptive_executor",
+    "at_step_end",
     "live_cap",
     "orchestrated_here",
     "register_subprocess",
