@@ -156,6 +156,18 @@ def test_rerunning_a_year_replaces_its_rows_and_leaves_other_years_untouched(
     assert tags[0]["orch/fingerprint"] == tags[1]["orch/fingerprint"], "covers every stored year"
 
 
+def test_a_table_model_is_replaced_by_one_create_or_replace_statement(
+    three_years: ThreeYears,
+) -> None:
+    """The project's table materialization (dbt_project/macros/materializations/table.sql), not
+    dbt-duckdb's build-beside, rename, rename, drop."""
+    target = database(three_years.data_dir).parent / "dbt_target" / "run"
+    run_sql = next(target.rglob("int_workforce_needs.sql")).read_text()
+
+    assert "create or replace table" in run_sql
+    assert "__dbt_tmp" not in run_sql
+
+
 def test_a_later_from_year_without_the_previous_snapshot_fails_before_dbt_runs(
     instance: dg.DagsterInstance, tmp_path: Path
 ) -> None:
