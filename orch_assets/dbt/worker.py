@@ -25,6 +25,7 @@ process that started it is gone (:func:`~orch_assets.dbt.control.watch_parent`),
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import os
@@ -41,6 +42,7 @@ from typing import Any
 from orch_assets.dbt.control import exit_now, watch_parent
 from orch_assets.dbt.gated_main import GATE_FILE, run_gated
 from orch_assets.dbt.worker_client import EXIT_LINE
+from orch_assets.startup import frozen_imports
 
 # Commands that run on a parsed manifest (the rest, e.g. `deps`, `debug`, `clean`, run as dbt).
 MANIFEST_COMMANDS = frozenset(
@@ -101,11 +103,16 @@ class Worker:
             from dbt.cli.main import dbtRunner
 
             parse = ["parse", *(a for a in _parse_args(args))]
+            first = self._parse_key is None and self._manifest is None
             result = dbtRunner().invoke(parse)
             if not result.success:
                 self._parse_key, self._manifest = None, None
                 return None
             self._parse_key, self._manifest = key, result.result
+            if first:
+                # The step's manifest lives as long as the worker: later collections skip it
+                # (a re-parse's manifest is not frozen, so that the one it replaces can go).
+                gc.freeze()
         return self._manifest
 
     # -- requests --------------------------------------------------------------------------
@@ -239,8 +246,10 @@ def main(argv: list[str]) -> int:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(spec["socket"])
     listener.listen(8)
-    # Import dbt before saying ready: the first command should not pay for it.
-    from dbt.cli.main import dbtRunner  # noqa: F401
+    # Import dbt before saying ready: the first command should not pay for it. Frozen: the
+    # collector never re-scans dbt's modules (orch_assets/startup.py).
+    with frozen_imports():
+        from dbt.cli.main import dbtRunner  # noqa: F401
 
     ready = {"pid": os.getpid()}
     os.write(1, (json.dumps(ready) + "\n").encode())
