@@ -5,7 +5,7 @@
 Part 1, the simulation's years as its step runs them (``GatedDbtCliResource``: one dbt worker,
 one ``dbt build`` per year; simulation_runs.run_years, a one-op job in this process),
 configurations interleaved per repeat (the order rotating from one repeat to the next), each on
-fresh DuckDB files:
+fresh DuckDB files, after one small uncounted warm-up run:
   plain          ungated: dbt's own --threads pool (the resource's ``gate: false``, what
                  ``ORCH_MODEL_GATE=off`` gives the simulation)
   gated          class limits (sequential 1, conditional 2, parallel_safe up to the cap) + cap
@@ -43,6 +43,7 @@ from simulation_runs import (
     checkout,
     run_job,
     run_years,
+    warm_up,
 )
 
 from orch_assets.executor.config import DEFAULT_CLASS_LIMITS
@@ -134,6 +135,7 @@ def main() -> None:
           f"{args.repeats} repeats (interleaved), {os.cpu_count()} CPUs shared with other work, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
+    warm_up()
     names = list(configs)
     for repeat in range(args.repeats):
         # The order rotates each repeat, so no configuration always runs first or after another.
