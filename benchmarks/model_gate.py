@@ -2,182 +2,55 @@
 
     .venv/bin/python benchmarks/model_gate.py --employees 100000 --years 5 --repeats 3 --job
 
-Part 1, the same dbt worker the simulation uses (no Dagster), configurations interleaved per
-repeat (the order rotating from one repeat to the next), each on fresh DuckDB files:
-  plain          ungated: dbt's own --threads pool (ORCH_MODEL_GATE=off)
+Part 1, the simulation's years as its step runs them (``GatedDbtCliResource``: one dbt worker,
+one ``dbt build`` per year; simulation_runs.run_years, a one-op job in this process),
+configurations interleaved per repeat (the order rotating from one repeat to the next), each on
+fresh DuckDB files, after one small uncounted warm-up run:
+  plain          ungated: dbt's own --threads pool (the resource's ``gate: false``, what
+                 ``ORCH_MODEL_GATE=off`` gives the simulation)
   gated          class limits (sequential 1, conditional 2, parallel_safe up to the cap) + cap
   gated-nolimits the gate with no class limits (cap only): the cost of the mechanism alone,
                  so that `gated` minus this is the cost of the class limits themselves
-  gated+cp       gated, longest remaining critical path first (node times of the previous
-                 repeat, then of the worker's own earlier years)
   gated-yearly   gated, but the year-independent inputs built and tested every year (before the
                  once-per-simulation rule)
 Per configuration: medians of the total and per-year wall, Σ model seconds, Σ test seconds and
-Σ of the years' critical paths, and ratios against `plain`.
+Σ of the years' critical paths, and ratios against `plain`. (The critical-path-first order of
+earlier versions, `gated+cp`, is gone with the worker API it needed: dbt's own order runs.)
 
-Part 2 (--job): `dagster job execute -j workforce_simulation` with the code of --before-ref
-(a git revision of this repository, checked out in a temporary worktree; default 3e11232, the
-code before execution classes governed the dbt models) against this checkout, interleaved: the
-before/after of the whole change.
+Part 2 (--job): `dagster job execute -j workforce_simulation` of this checkout, gated and with
+``ORCH_MODEL_GATE=off``, and, unless ``--before-ref ''``, of the code of --before-ref (a git
+revision of this repository, checked out in a temporary worktree; default 3e11232, the code
+before execution classes governed the dbt models), interleaved: the before/after of the whole
+change and the gate's share of it.
 All runs must give identical outputs (fingerprint of the snapshot and events tables).
 """
 
 from __future__ import annotations
 
 import argparse
-import atexit
-import json
 import os
-import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import duckdb
-import yaml
-
-from orch_assets.dbt.runner import WorkerProcess, WorkerRequest
-from orch_assets.simulation.selection import (
-    conditional_exclusions,
-    later_years_exclusions,
-    load_project_vars,
+from simulation_runs import (
+    BIN,
+    DBT_DIR,
+    REPO,
+    YearsOptions,
+    checkout,
+    run_job,
+    run_years,
+    warm_up,
 )
-from orch_assets.dbt.timeline import YearTimeline
+
 from orch_assets.executor.config import DEFAULT_CLASS_LIMITS
 
-REPO = Path(__file__).resolve().parents[1]
-DBT_DIR = REPO / "dbt_project"
-BIN = Path(sys.executable).parent
 # The commit before execution classes governed the dbt models (issue 10): part 2's "before".
 BEFORE_REF = "3e11232"
-
-
-def fingerprint(db: Path) -> str:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return json.dumps([
-            con.execute(
-                f"select simulation_year, count(*), sum(hash(t)) from {table} t "
-                "group by all order by 1"
-            ).fetchall()
-            for table in ("fct_workforce_snapshot", "fct_yearly_events")
-        ], default=str)  # fmt: skip
-    finally:
-        con.close()
-
-
-def run_worker(
-    work: Path,
-    employees: int,
-    years: int,
-    threads: int,
-    scheduling: dict[str, Any],
-    once_per_simulation: bool,
-) -> dict[str, Any]:
-    manifest = json.loads((DBT_DIR / "target" / "manifest.json").read_text())
-    dbt_vars = {"start_year": 2025, "n_employees": employees, "random_seed": 42}
-    exclude = conditional_exclusions(manifest, dbt_vars, load_project_vars(DBT_DIR))
-    later = later_years_exclusions(manifest, exclude) if once_per_simulation else []
-    db = work / "workforce.duckdb"
-    request = WorkerRequest(
-        project_dir=DBT_DIR, profiles_dir=DBT_DIR,
-        partial_parse_seed=DBT_DIR / "target" / "partial_parse.msgpack", database_path=db,
-        target_path=work / "dbt_target", log_path=work / "dbt_logs",
-        years=list(range(2025, 2025 + years)), threads=threads, vars=dbt_vars, exclude=exclude,
-        scheduling=scheduling, later_years_exclude=later,
-    )  # fmt: skip
-    parents = {u: p.get("depends_on", {}).get("nodes", []) for u, p in manifest["nodes"].items()}
-    started = time.perf_counter()
-    year_rows = []
-    for message in WorkerProcess(request).messages():
-        if message["type"] == "node_timings":
-            t = message["timings"]
-            seconds = {x["unique_id"]: x["end"] - x["start"] for x in t}
-            year_rows.append({
-                "wall": message["seconds"],
-                "models": sum(s for u, s in seconds.items() if u.startswith("model.")),
-                "tests": sum(s for u, s in seconds.items() if u.startswith(("test.", "unit_test."))),
-                "critical": YearTimeline(message["year"], t, message["seconds"]).critical_path(
-                    parents)[0],
-                "seconds": seconds,
-            })  # fmt: skip
-    return {
-        "wall": time.perf_counter() - started,
-        "years": year_rows,
-        "fingerprint": fingerprint(db),
-    }
-
-
-def checkout(ref: str) -> Path:
-    """A worktree of ``ref`` in a temporary directory (removed at exit), its dbt project parsed."""
-    path = Path(tempfile.mkdtemp(prefix="bench-before-")) / "repo"
-    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(path), ref],
-                   check=True, capture_output=True)  # fmt: skip
-    atexit.register(subprocess.run, ["git", "-C", str(REPO), "worktree", "remove", "--force",
-                                     str(path)], check=False, capture_output=True)  # fmt: skip
-    parse_project(path)
-    return path
-
-
-def parse_project(repo: Path) -> None:
-    """``dbt parse`` of ``repo``'s dbt project: dagster-dbt reads the manifest it writes."""
-    project = repo / "dbt_project"
-    subprocess.run([str(BIN / "dbt"), "parse", "--project-dir", str(project), "--profiles-dir",
-                    str(project), "--quiet"], check=True)  # fmt: skip
-
-
-def run_job_command(
-    work: Path, repo: Path, employees: int, years: int, threads: int
-) -> tuple[str, float, float]:
-    """Runs :func:`job_command`; its merged output, wall seconds and CPU seconds (the CLI and
-    every process it waited for, the dbt worker included: less moved by other work on a shared
-    machine than the wall). A failed run ends the benchmark with its output's tail."""
-    command, env = job_command(work, repo, employees, years, threads)
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        command, env=env, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    assert proc.stdout is not None
-    output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"run failed ({repo}):\n{output[-3000:]}")
-    return output, wall, usage.ru_utime + usage.ru_stime
-
-
-def job_command(
-    work: Path, repo: Path, employees: int, years: int, threads: int
-) -> tuple[list[str], dict[str, str]]:
-    """`dagster job execute` of ``repo``'s code, and its environment: a fresh DAGSTER_HOME and
-    data_dir in ``work`` (the simulation's database is ``work/data/baseline/workforce.duckdb``)."""
-    home = work / "home"
-    home.mkdir(parents=True)
-    shutil.copy(repo / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    config = work / "run.yaml"
-    config.write_text(yaml.safe_dump({
-        "start_year": 2025, "end_year": 2024 + years, "n_employees": employees, "threads": threads,
-        "resources": {"simulation_store": {"config": {"data_dir": str(work / "data")}}},
-    }))  # fmt: skip
-    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONPATH": str(repo)}
-    command = [str(BIN / "dagster"), "job", "execute", "-m", "orch_assets.definitions",
-               "-j", "workforce_simulation", "-c", str(config)]  # fmt: skip
-    return command, env
-
-
-def run_job(work: Path, repo: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
-    command, env = job_command(work, repo, employees, years, threads)
-    started = time.perf_counter()
-    subprocess.run(command, check=True, env=env, capture_output=True, cwd=repo)
-    return {
-        "wall": time.perf_counter() - started,
-        "fingerprint": fingerprint(work / "data" / "baseline" / "workforce.duckdb"),
-    }
+NO_LIMITS: dict[str, int | None] = dict.fromkeys(DEFAULT_CLASS_LIMITS)
 
 
 def median(values: list[float]) -> float:
@@ -202,6 +75,35 @@ def report(results: dict[str, list[dict[str, Any]]], years: int) -> None:
               f"{sums['critical'] / year_wall:.2f} |")  # fmt: skip
 
 
+def run_jobs(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """Part 2: each job configuration once per repeat, the order rotating; prints the table."""
+    configs: dict[str, tuple[Path, dict[str, str]]] = {
+        "after": (REPO, {}),
+        "after, ORCH_MODEL_GATE=off": (REPO, {"ORCH_MODEL_GATE": "off"}),
+    }
+    if args.before_ref:
+        configs = {f"before ({args.before_ref})": (checkout(args.before_ref), {}), **configs}
+    print(f"\nPart 2: dagster job execute ({REPO})")
+    jobs: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
+    names = list(configs)
+    for repeat in range(args.repeats):
+        shift = repeat % len(names)
+        for name in names[shift:] + names[:shift]:
+            repo, env = configs[name]
+            with tempfile.TemporaryDirectory(prefix="bench-job-") as work:
+                result = run_job(Path(work), repo, args.employees, args.years, args.threads, env)
+            jobs[name].append(result)
+            print(f"  repeat {repeat + 1} {name:28s} wall {result['wall']:7.2f} s, "
+                  f"CPU {result['cpu']:7.2f} s", flush=True)  # fmt: skip
+    after = median([r["wall"] for r in jobs["after"]])
+    print("\n| job | median wall s | median CPU s | wall vs after |\n|---|---|---|---|")
+    for name, runs in jobs.items():
+        wall = median([r["wall"] for r in runs])
+        cpu = median([r["cpu"] for r in runs])
+        print(f"| {name} | {wall:.1f} | {cpu:.1f} | {wall / after:.3f} |")
+    return jobs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--employees", type=int, default=100_000)
@@ -209,26 +111,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--job", action="store_true", help="also part 2 (dagster job execute)")
-    parser.add_argument("--before-ref", default=BEFORE_REF, help="git revision for part 2's before")
+    parser.add_argument(
+        "--before-ref", default=BEFORE_REF, help="git revision for part 2's before ('': none)"
+    )
     parser.add_argument("--configs", nargs="+", help="part 1 configurations to run (default all)")
     args = parser.parse_args()
     subprocess.run(
         [str(BIN / "dbt"), "parse", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
          "--quiet"], check=True,
     )  # fmt: skip
-    limits = dict(DEFAULT_CLASS_LIMITS)
-    history: dict[str, float] = {}
-
-    def gated(order: str = "dbt") -> Callable[[], dict[str, Any]]:
-        return lambda: {"gated": True, "class_limits": limits, "order": order,
-                        "node_seconds": dict(history) if order == "critical_path" else {}}  # fmt: skip
-
-    configs: dict[str, tuple[Callable[[], dict[str, Any]], bool]] = {
-        "plain": (lambda: {"gated": False}, True),
-        "gated": (gated(), True),
-        "gated-nolimits": (lambda: {"gated": True, "class_limits": {}, "order": "dbt"}, True),
-        "gated+cp": (gated("critical_path"), True),
-        "gated-yearly": (gated(), False),
+    configs: dict[str, dict[str, Any]] = {
+        "plain": {"gate": False},
+        "gated": {},
+        "gated-nolimits": {"class_limits": NO_LIMITS},
+        "gated-yearly": {"once_per_simulation": False},
     }
     if args.configs:
         unknown = set(args.configs) - set(configs)
@@ -236,44 +132,28 @@ def main() -> None:
             parser.error(f"--configs: unknown {sorted(unknown)}; allowed: {', '.join(configs)}")
         configs = {name: configs[name] for name in args.configs}
     print(f"Part 1: {args.years} years x {args.employees} employees, dbt threads {args.threads}, "
-          f"{args.repeats} repeats (interleaved), {os.cpu_count()} CPUs shared with other work")  # fmt: skip
+          f"{args.repeats} repeats (interleaved), {os.cpu_count()} CPUs shared with other work, "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
+    warm_up()
     names = list(configs)
     for repeat in range(args.repeats):
         # The order rotates each repeat, so no configuration always runs first or after another.
         shift = repeat % len(names)
         for name in names[shift:] + names[:shift]:
-            scheduling, once = configs[name]
+            options = YearsOptions(args.employees, args.years, args.threads, **configs[name])
             with tempfile.TemporaryDirectory(prefix=f"bench-gate-{name}-") as work:
-                result = run_worker(Path(work), args.employees, args.years, args.threads,
-                                    scheduling(), once)  # fmt: skip
+                result = run_years(Path(work), options)
             results[name].append(result)
-            if name == "gated":
-                history.update(result["years"][-1]["seconds"])
             print(
                 f"  repeat {repeat + 1} {name:14s} wall {result['wall']:7.2f} s",
                 flush=True,
             )
     report(results, args.years)
+    print(f"load average after part 1: {os.getloadavg()[0]:.1f}")
     prints = {r["fingerprint"] for runs in results.values() for r in runs}
     if args.job:
-        before_repo = checkout(args.before_ref)
-        print(f"\nPart 2: dagster job execute, before ({args.before_ref}) vs after ({REPO})")
-        jobs: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
-        for repeat in range(args.repeats):
-            pair = (("before", before_repo), ("after", REPO))
-            for name, repo in pair if repeat % 2 == 0 else pair[::-1]:
-                with tempfile.TemporaryDirectory(prefix=f"bench-job-{name}-") as work:
-                    result = run_job(Path(work), repo, args.employees, args.years, args.threads)
-                jobs[name].append(result)
-                print(
-                    f"  repeat {repeat + 1} {name:7s} wall {result['wall']:7.2f} s",
-                    flush=True,
-                )
-        before = median([r["wall"] for r in jobs["before"]])
-        after = median([r["wall"] for r in jobs["after"]])
-        print(f"\n| job | median wall s |\n|---|---|\n| before | {before:.1f} |\n"
-              f"| after | {after:.1f} |\nspeed-up before/after: {before / after:.2f}x")  # fmt: skip
+        jobs = run_jobs(args)
         prints |= {r["fingerprint"] for runs in jobs.values() for r in runs}
     print(f"outputs identical across all runs: {len(prints) == 1}")
 

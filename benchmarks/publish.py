@@ -2,57 +2,27 @@
 
     .venv/bin/python benchmarks/publish.py --employees 100000 --years 3 --repeats 3
 
-Each repeat runs the simulation's dbt worker (one dbt start-up, all years, no Dagster) twice on
-fresh DuckDB files with the same inputs, interleaved: without publishing, and publishing every
-finished year's marts to ``results/`` (orch_assets/simulation/publish.py). Reported: median wall of
-each, their ratio, and the median seconds the worker spent publishing (its ``published``
-messages, start-of-run sync included).
+Each repeat runs the simulation's years as its step runs them (``GatedDbtCliResource``: one dbt
+worker, one ``dbt build`` per year, the bookkeeping between years in the worker;
+simulation_runs.run_years, a one-op job in this process) twice on fresh DuckDB files with the
+same inputs, the order alternating (after one small uncounted warm-up run): without
+publishing, and publishing every finished year's marts to ``results/``
+(orch_assets/simulation/publish.py, in a thread of the worker). Reported: median wall of each,
+their ratio, and the median seconds the worker spent publishing (what it reports per
+publication, the start-of-run sync included).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import statistics
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from orch_assets.dbt.runner import WorkerProcess, WorkerRequest
-from orch_assets.simulation.published import published_tables, results_dir
-
-BIN = Path(sys.executable).parent
-DBT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
-
-
-def run_worker(
-    work: Path, employees: int, years: int, threads: int, publish: bool
-) -> dict[str, Any]:
-    db = work / "workforce.duckdb"
-    manifest = json.loads((DBT_DIR / "target" / "manifest.json").read_text())
-    request = WorkerRequest(
-        project_dir=DBT_DIR,
-        profiles_dir=DBT_DIR,
-        partial_parse_seed=DBT_DIR / "target" / "partial_parse.msgpack",
-        database_path=db,
-        target_path=work / "dbt_target",
-        log_path=work / "dbt_logs",
-        years=list(range(2025, 2025 + years)),
-        threads=threads,
-        vars={"start_year": 2025, "n_employees": employees, "random_seed": 42},
-        publish={"results_dir": str(results_dir(db)), "tables": published_tables(manifest)}
-        if publish
-        else None,
-    )
-    started = time.perf_counter()
-    publish_seconds = 0.0
-    for message in WorkerProcess(request).messages():
-        if message["type"] == "published":
-            publish_seconds += message["seconds"]
-    return {"wall": time.perf_counter() - started, "publish": publish_seconds}
+from simulation_runs import BIN, DBT_DIR, YearsOptions, run_years, warm_up
 
 
 def main() -> None:
@@ -67,15 +37,17 @@ def main() -> None:
          "--quiet"], check=True,
     )  # fmt: skip
     results: dict[str, list[dict[str, Any]]] = {"off": [], "publish": []}
+    warm_up()
     print(f"{args.years} years x {args.employees} employees, dbt threads {args.threads}, "
-          f"{args.repeats} repeats (interleaved)")  # fmt: skip
+          f"{args.repeats} repeats (interleaved), load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     for repeat in range(args.repeats):
-        for name, rows in results.items():
+        names = list(results) if repeat % 2 == 0 else list(results)[::-1]
+        for name in names:
+            options = YearsOptions(args.employees, args.years, args.threads,
+                                   publish=name == "publish")  # fmt: skip
             with tempfile.TemporaryDirectory(prefix=f"bench-publish-{name}-") as work:
-                result = run_worker(
-                    Path(work), args.employees, args.years, args.threads, name == "publish"
-                )
-            rows.append(result)
+                result = run_years(Path(work), options)
+            results[name].append(result)
             print(f"  repeat {repeat + 1} {name:8s} wall {result['wall']:6.2f} s, "
                   f"publishing {result['publish']:.2f} s", flush=True)  # fmt: skip
     off = statistics.median(r["wall"] for r in results["off"])
@@ -85,6 +57,9 @@ def main() -> None:
     print(
         f"median time spent publishing: {publishing:.2f} s ({publishing / args.years:.2f} s a year)"
     )
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    prints = {r["fingerprint"] for rows in results.values() for r in rows}
+    print(f"outputs identical across all runs: {len(prints) == 1}")
 
 
 if __name__ == "__main__":

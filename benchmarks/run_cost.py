@@ -27,7 +27,7 @@ from typing import Any
 
 # The baseline worktree, the dbt parse, the job's command and the output fingerprint, as in the
 # model-gate benchmark.
-from model_gate import checkout, fingerprint, parse_project, run_job_command
+from simulation_runs import checkout, fingerprint, parse_project, run_job_command
 
 REPO = Path(__file__).resolve().parents[1]
 YEAR_DONE = re.compile(r"Year (\d{4}) done in ([\d.]+) s")

@@ -2,10 +2,14 @@
 
     .venv/bin/python benchmarks/simulation.py --employees 100000 --years 5 --repeats 3
 
-Each repeat runs, one after the other on fresh DuckDB files and the same inputs:
+After one small uncounted warm-up run, each repeat runs, one after the other on fresh DuckDB
+files and the same inputs:
   dagster   `dagster job execute -m orch_assets.definitions -j workforce_simulation` (wall of the
             CLI process, and RUN_START -> RUN_SUCCESS from the run's events)
-  worker    the same dbt worker the job uses, without Dagster (one dbt start-up, all years)
+  ungated   the same with ``ORCH_MODEL_GATE=off`` (plain dbt --threads inside the years)
+  in-step   the simulation's years as its step runs them, without the CLI and the job's other
+            steps (``GatedDbtCliResource``: one dbt worker, one dbt start-up and parse, a
+            ``dbt build`` per year; simulation_runs.run_years, a one-op job in this process)
   dbt-cli   one `dbt build --vars {simulation_year: Y}` process per year, as a shell loop would
 Reported: medians, ratios against dbt-cli, the sum of dbt model times inside each, and whether
 the outputs are identical (fingerprint of fct_workforce_snapshot and fct_yearly_events).
@@ -16,35 +20,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import duckdb
-import yaml
-
-REPO = Path(__file__).resolve().parents[1]
-DBT_DIR = REPO / "dbt_project"
-BIN = Path(sys.executable).parent
-
-
-def fingerprint(db: Path) -> list[list[tuple[Any, ...]]]:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return [
-            con.execute(
-                f"select simulation_year, count(*), sum(hash(t)) from {table} t group by all order by 1"
-            ).fetchall()
-            for table in ("fct_workforce_snapshot", "fct_yearly_events")
-        ]
-    finally:
-        con.close()
+from simulation_runs import (
+    BIN,
+    DBT_DIR,
+    REPO,
+    YearsOptions,
+    fingerprint,
+    job_command,
+    run_years,
+    warm_up,
+)
 
 
 def model_seconds_from_run_results(target: Path) -> float:
@@ -52,31 +45,14 @@ def model_seconds_from_run_results(target: Path) -> float:
     return sum(r["execution_time"] for r in results if r["unique_id"].startswith("model."))
 
 
-def run_dagster(work: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
-    home = work / "home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    config = work / "run.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "start_year": 2025,
-                "end_year": 2024 + years,
-                "n_employees": employees,
-                "threads": threads,
-                "resources": {"simulation_store": {"config": {"data_dir": str(work / "data")}}},
-            }
-        )
-    )
-    env = {**os.environ, "DAGSTER_HOME": str(home)}
+def run_dagster(
+    work: Path, employees: int, years: int, threads: int, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    command, environment = job_command(work, REPO, employees, years, threads, env)
     started = time.perf_counter()
-    subprocess.run(
-        [str(BIN / "dagster"), "job", "execute", "-m", "orch_assets.definitions",
-         "-j", "workforce_simulation", "-c", str(config)],
-        check=True, env=env, capture_output=True, cwd=REPO,
-    )  # fmt: skip
+    subprocess.run(command, check=True, env=environment, capture_output=True, cwd=REPO)
     wall = time.perf_counter() - started
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with dg.DagsterInstance.from_config(environment["DAGSTER_HOME"]) as instance:
         run = instance.get_runs(limit=1)[0]
         records = instance.get_records_for_run(run.run_id).records
         stamps = {r.event_log_entry.dagster_event.event_type_value: r.event_log_entry.timestamp
@@ -100,31 +76,13 @@ def run_dagster(work: Path, employees: int, years: int, threads: int) -> dict[st
     }
 
 
-def run_worker(work: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
-    from orch_assets.dbt.runner import WorkerProcess, WorkerRequest
+def run_ungated(work: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
+    return run_dagster(work, employees, years, threads, {"ORCH_MODEL_GATE": "off"})
 
-    db = work / "data" / "workforce.duckdb"
-    db.parent.mkdir(parents=True)
-    request = WorkerRequest(
-        project_dir=DBT_DIR,
-        profiles_dir=DBT_DIR,
-        partial_parse_seed=DBT_DIR / "target" / "partial_parse.msgpack",
-        database_path=db,
-        target_path=db.parent / "dbt_target",
-        log_path=db.parent / "dbt_logs",
-        years=list(range(2025, 2025 + years)),
-        threads=threads,
-        vars={"start_year": 2025, "n_employees": employees, "random_seed": 42},
-    )
-    started = time.perf_counter()
-    model_seconds = 0.0
-    for message in WorkerProcess(request).messages():
-        if message["type"] == "dbt_event":
-            uid = message["event"]["data"]["node_info"]["unique_id"]
-            if uid.startswith("model."):
-                model_seconds += message["event"]["data"]["execution_time"]
-    return {"wall": time.perf_counter() - started, "models": model_seconds,
-            "fingerprint": fingerprint(db)}  # fmt: skip
+
+def run_in_step(work: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
+    result = run_years(work, YearsOptions(employees, years, threads, publish=True))
+    return {**result, "models": sum(y["models"] for y in result["years"])}
 
 
 def run_dbt_cli(work: Path, employees: int, years: int, threads: int) -> dict[str, Any]:
@@ -157,10 +115,16 @@ def main() -> None:
         [str(BIN / "dbt"), "parse", "--project-dir", str(DBT_DIR), "--profiles-dir", str(DBT_DIR),
          "--quiet"], check=True,
     )  # fmt: skip
-    runners = {"dagster": run_dagster, "worker": run_worker, "dbt-cli": run_dbt_cli}
+    runners = {
+        "dagster": run_dagster,
+        "ungated": run_ungated,
+        "in-step": run_in_step,
+        "dbt-cli": run_dbt_cli,
+    }
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in runners}
+    warm_up()
     print(f"{args.years} years x {args.employees} employees, dbt threads {args.threads}, "
-          f"{args.repeats} repeats (interleaved)")  # fmt: skip
+          f"{args.repeats} repeats (interleaved), load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     for repeat in range(args.repeats):
         for name, runner in runners.items():
             with tempfile.TemporaryDirectory(prefix=f"bench-{name}-") as work:
@@ -175,9 +139,11 @@ def main() -> None:
         wall = statistics.median(r["wall"] for r in rows)
         models = statistics.median(r["models"] for r in rows)
         print(f"{name:10s}{wall:11.2f}s{baseline / wall:11.2f}x{models:10.2f}s")
-    runs = statistics.median(r["run"] for r in results["dagster"])
-    print(f"dagster run (RUN_START -> RUN_SUCCESS) median: {runs:.2f} s")
-    prints = {json.dumps(r["fingerprint"], default=str) for rows in results.values() for r in rows}
+    for name in ("dagster", "ungated"):
+        runs = statistics.median(r["run"] for r in results[name])
+        print(f"{name} run (RUN_START -> RUN_SUCCESS) median: {runs:.2f} s")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    prints = {r["fingerprint"] for rows in results.values() for r in rows}
     print(
         f"outputs identical across all {sum(map(len, results.values()))} runs: {len(prints) == 1}"
     )

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/year_cost.py --baseline main --employees 100000 --years 5 --repeats 3
 
 Each repeat runs `dagster job execute -j workforce_simulation` once with this checkout's code and
-once with the baseline's (a git worktree of --baseline, removed at exit; model_gate.checkout),
+once with the baseline's (a git worktree of --baseline, removed at exit; simulation_runs.checkout),
 alternating which goes first, each on fresh DuckDB files and a fresh DAGSTER_HOME; and, as often,
 `python -c "import orch_assets.definitions"` of each (the code location's import, which
 `dagster job execute` pays before RUN_START). Per run: the wall and the CPU (user + system of the
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from model_gate import checkout, fingerprint, parse_project, run_job_command
+from simulation_runs import checkout, fingerprint, parse_project, run_job_command
 
 REPO = Path(__file__).resolve().parents[1]
 YEAR_DONE = re.compile(r"Year (\d{4}) done in ([\d.]+) s")
