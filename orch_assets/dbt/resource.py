@@ -261,7 +261,7 @@ class GatedDbtCliResource(DbtCliResource):
             worker.stop()
         # Started outside the lock (seconds: it imports dbt), so that steps sharing this
         # resource in threads start theirs at once; one step's commands come one at a time.
-        worker = DbtWorker(self.worker_cwd, self.reparse_on_vars)
+        worker = DbtWorker(self.worker_cwd, self.reparse_on_vars, self._parse_ahead())
         with self._workers_lock:
             self._workers[key] = worker
         # Thread mode shares the run's resources: stop the worker with its step, not at the
@@ -271,6 +271,20 @@ class GatedDbtCliResource(DbtCliResource):
             f"dbt worker started (pid {worker.pid}): the step's dbt commands run in it"
         )
         return worker
+
+    def _parse_ahead(self) -> dict[str, Any] | None:
+        """What the worker parses before the first command: the parse dagster-dbt's commands
+        ask for (its ``DBT_PROJECT_DIR`` and ``DBT_PROFILES_DIR``, ``--profile``, ``--target``),
+        without vars; none without a profiles directory (dbt would look for one elsewhere)."""
+        if not self.profiles_dir:
+            return None
+        return {
+            "project_dir": str(self.project_dir),
+            "profiles_dir": str(self.profiles_dir),
+            "profile": self.profile,
+            "target": self.target,
+            "partial_parse": str(Path(self.project_dir) / "target" / "partial_parse.msgpack"),
+        }
 
     def worker_pid(self, context: Context) -> int | None:
         """The pid of the step's running dbt worker (None: none is running)."""

@@ -33,7 +33,12 @@ class DbtWorkerError(Exception):
 class DbtWorker:
     """One running worker. ``socket_path`` is what ``orch-dbt`` connects to."""
 
-    def __init__(self, cwd: str | None, reparse_on_vars: bool) -> None:
+    def __init__(
+        self, cwd: str | None, reparse_on_vars: bool, parse: Mapping[str, Any] | None = None
+    ) -> None:
+        """``parse``: the project to parse as soon as dbt is imported (``project_dir``,
+        ``profiles_dir``, ``profile``, ``target``, ``partial_parse``: a seed file), before the
+        first command asks."""
         self.directory = Path(tempfile.mkdtemp(prefix="orch_dbt_worker_"))
         self.socket_path = str(self.directory / "worker.sock")
         self.log_path = str(self.directory / "worker.log")
@@ -42,6 +47,7 @@ class DbtWorker:
             "parent_pid": os.getpid(),
             "cwd": cwd,
             "reparse_on_vars": reparse_on_vars,
+            "parse": {**parse, "target_path": str(self.directory / "target")} if parse else None,
         }
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(

@@ -30,6 +30,7 @@ import importlib
 import json
 import os
 import select
+import shutil
 import socket
 import sys
 import threading
@@ -89,8 +90,8 @@ class Worker:
         env = os.environ
         values = [flag_value(args, *names) for names in (("--profile",), ("--target", "-t"))]
         return (
-            flag_value(args, "--project-dir") or env.get("DBT_PROJECT_DIR") or os.getcwd(),
-            flag_value(args, "--profiles-dir") or env.get("DBT_PROFILES_DIR"),
+            _path(flag_value(args, "--project-dir") or env.get("DBT_PROJECT_DIR") or os.getcwd()),
+            _path(flag_value(args, "--profiles-dir") or env.get("DBT_PROFILES_DIR")),
             *values,
             flag_value(args, "--vars") if self.spec.get("reparse_on_vars", True) else None,
         )
@@ -103,7 +104,7 @@ class Worker:
             from dbt.cli.main import dbtRunner
 
             parse = ["parse", *(a for a in _parse_args(args))]
-            first = self._parse_key is None and self._manifest is None
+            first = self._manifest is None
             result = dbtRunner().invoke(parse)
             if not result.success:
                 self._parse_key, self._manifest = None, None
@@ -114,6 +115,31 @@ class Worker:
                 # (a re-parse's manifest is not frozen, so that the one it replaces can go).
                 gc.freeze()
         return self._manifest
+
+    def parse_ahead(self, parse: Mapping[str, Any]) -> None:
+        """Parses the project before the first command asks (the resource's project, profiles
+        directory, profile and target; no vars), into a target directory of the worker's own
+        seeded with the project's partial-parse state; a command whose parse key matches uses
+        it. A failure here is left for the command to meet (and print)."""
+        from dbt.cli.main import dbtRunner
+
+        target = Path(parse["target_path"])
+        target.mkdir(parents=True, exist_ok=True)
+        seed = Path(parse["partial_parse"]) if parse.get("partial_parse") else None
+        if seed is not None and seed.is_file():
+            shutil.copy2(seed, target / seed.name)
+        args = ["--project-dir", parse["project_dir"], "--profiles-dir", parse["profiles_dir"]]
+        for flag in ("profile", "target"):
+            if parse.get(flag):
+                args += [f"--{flag}", parse[flag]]
+        result = dbtRunner().invoke(["parse", *args, "--target-path", str(target), "--quiet"])
+        if result.success:
+            self._parse_key = (
+                _path(parse["project_dir"]), _path(parse["profiles_dir"]), parse.get("profile"),
+                parse.get("target"), None,
+            )  # fmt: skip
+            self._manifest = result.result
+            gc.freeze()
 
     # -- requests --------------------------------------------------------------------------
     def invoke(self, connection: socket.socket, request: Mapping[str, Any]) -> None:
@@ -203,6 +229,10 @@ def release_database_files() -> None:
         environment.close()
 
 
+def _path(value: str | None) -> str | None:
+    return os.path.normpath(os.path.abspath(value)) if value else None
+
+
 def _parse_args(args: Sequence[str]) -> list[str]:
     """The flags of ``args`` that decide the parse, plus ``--vars`` (vars may shape configs)."""
     kept: list[str] = []
@@ -246,18 +276,20 @@ def main(argv: list[str]) -> int:
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(spec["socket"])
     listener.listen(8)
-    # Import dbt before saying ready: the first command should not pay for it. Frozen: the
-    # collector never re-scans dbt's modules (orch_assets/startup.py).
-    with frozen_imports():
-        from dbt.cli.main import dbtRunner  # noqa: F401
-
-    ready = {"pid": os.getpid()}
-    os.write(1, (json.dumps(ready) + "\n").encode())
+    # Ready once listening: a request waits in the backlog while dbt is imported (and the
+    # project parsed), and the step goes on with its own preparation meanwhile.
+    os.write(1, (json.dumps({"pid": os.getpid()}) + "\n").encode())
     # Nothing more goes to the parent's pipe: fd 1 is each command's connection in turn.
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
-    Worker(spec).serve(listener)
+    # Frozen: the collector never re-scans dbt's modules (orch_assets/startup.py).
+    with frozen_imports():
+        from dbt.cli.main import dbtRunner  # noqa: F401
+    worker = Worker(spec)
+    if spec.get("parse"):
+        worker.parse_ahead(spec["parse"])
+    worker.serve(listener)
     return 0
 
 

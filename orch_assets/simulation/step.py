@@ -156,9 +156,41 @@ def _simulate(
     shared_run: bool,
     lock_wait_seconds: float,
 ) -> Iterator[dg.Output | dg.AssetMaterialization]:
+    # The public resource, as any dagster-dbt project uses it: its worker runs in the
+    # simulation's directory (the profile's relative workforce.duckdb), parses once for every
+    # year (the project's configs read no var), and the simulation records its own node times.
+    dbt = GatedDbtCliResource(
+        project_dir=workforce_dbt_project, worker_cwd=str(database_path.parent),
+        reparse_on_vars=False, record_history=False, gate=model_gate_enabled(),
+    )  # fmt: skip
+    # Started first: the worker imports dbt and parses the project while the step checks and
+    # prepares the database. It holds the database too: the pool is not free until it is gone.
+    worker = dbt.worker(context)
+    step_key = context.get_step_execution_context().step.key
+    record_holder(context.instance, context.run.run_id, step_key, [worker.pid])
+    try:
+        yield from _simulate_with(
+            context, dbt, config, database_path, simulation, translator, partition, shared_run,
+            lock_wait_seconds,
+        )  # fmt: skip
+    finally:
+        dbt.stop_workers()
+
+
+def _simulate_with(
+    context: dg.AssetExecutionContext | dg.OpExecutionContext,
+    dbt: GatedDbtCliResource,
+    config: SimulationConfig,
+    database_path: Path,
+    simulation: str,
+    translator: DagsterDbtTranslator,
+    partition: str | None,
+    shared_run: bool,
+    lock_wait_seconds: float,
+) -> Iterator[dg.Output | dg.AssetMaterialization]:
     project = workforce_dbt_project
     manifest = json.loads(project.manifest_path.read_text())
-    gated = model_gate_enabled()
+    gated = dbt.gate
     threads, threads_source = _dbt_threads(context, config, gated)
     dbt_vars = config.dbt_vars()
     subset = context.has_assets_def and context.is_subset
@@ -202,13 +234,6 @@ def _simulate(
         year_started_sql=[UNMARK_YEAR_SQL], year_completed_sql=[RECORD_COMPLETED_YEAR_SQL],
         summary_queries=SUMMARY_QUERIES, row_counts=counted_tables(manifest),
     )  # fmt: skip
-    # The public resource, as any dagster-dbt project uses it: its worker runs in the
-    # simulation's directory (the profile's relative workforce.duckdb), parses once for every
-    # year (the project's configs read no var), and the simulation records its own node times.
-    dbt = GatedDbtCliResource(
-        project_dir=project, worker_cwd=str(database_path.parent), reparse_on_vars=False,
-        record_history=False, gate=gated,
-    )  # fmt: skip
     book = NodeTimingBook(manifest)
     timeline = database_path.parent / "timelines" / f"{context.run.run_id}.png"
     by_name = {p["name"]: p for p in manifest["nodes"].values() if p["resource_type"] == "model"}
@@ -218,18 +243,13 @@ def _simulate(
         timeline=(timeline, f"{simulation}: dbt nodes per thread, threads {threads}", threads),
         result_keys=[translator.get_asset_key(by_name[n]) for n in (SNAPSHOT_MODEL, SUMMARY_MODEL)],
     )  # fmt: skip
-    step_key = context.get_step_execution_context().step.key
     try:
-        worker = dbt.worker(context)
-        # The dbt worker holds the database too: the pool is not free until it is gone.
-        record_holder(context.instance, context.run.run_id, step_key, [worker.pid])
         yield from years.events()
     except (YearFailedError, DbtWorkerError) as error:
         dbt.stop_workers()  # the worker holds the database
         remove_interrupted_years(database_path, context.log.info)
         raise dg.Failure(description=str(error)) from None
-    finally:
-        dbt.stop_workers()
+    dbt.stop_workers()  # the database is the step's again
     restore_later_years(
         database_path, plan,
         (Path(publish["results_dir"]), list(publish["tables"]),
