@@ -96,8 +96,12 @@ def test_a_no_nanny_worker_runs_a_step_and_kills_it_at_its_timeout_without_dying
     assert not result.success
     assert workers_of_steps(executor_instance, result.run_id) == {"hang": no_nanny_worker}
     assert "timed out" in failure_messages(executor_instance, result.run_id)["hang"]
-    child = psutil.Process(int((work_dir / "child.pid").read_text()))
-    assert not psutil.wait_procs([child], timeout=5)[1], "the step's subprocess was killed"
+    try:
+        child = psutil.Process(int((work_dir / "child.pid").read_text()))
+    except psutil.NoSuchProcess:
+        child = None  # already killed and reaped
+    if child is not None:
+        assert not psutil.wait_procs([child], timeout=5)[1], "the step's subprocess was killed"
     with Client(dask_address, set_as_default=False) as client:
         assert no_nanny_worker in client.scheduler_info(n_workers=-1)["workers"], "worker alive"
         assert client.run(_is_daemon, workers=[no_nanny_worker]) == {no_nanny_worker: False}
