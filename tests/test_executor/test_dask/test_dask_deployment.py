@@ -37,12 +37,15 @@ SIXTEEN_STEPS_WALL_S = 4.0
 
 
 def wall_bound(idle_bound_s: float, load: float) -> float:
-    """``idle_bound_s`` times the runnable processes per core (``load``), at least 1.
+    """``idle_bound_s`` times the runnable processes per core (``load``, plus one: the other
+    xdist worker of the suite runs beside this test, and the one-minute load average lags its
+    bursts), at least 1.
 
     The machine running the suite is shared: with 12 runnable processes on 2 cores a step gets a
     sixth of a core, and a wall-clock bound for an idle machine says nothing about the code.
+    (A fresh-clone CI run measured 4.07 s against a bound of 4.0 s at a load average below 2.)
     """
-    return idle_bound_s * max(1.0, load / (os.cpu_count() or 1))
+    return idle_bound_s * max(1.0, (load + 1) / (os.cpu_count() or 1))
 
 
 def _is_daemon() -> bool:
