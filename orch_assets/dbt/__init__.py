@@ -1,5 +1,5 @@
-"""Reusable dbt machinery: class-gated dbt commands for any dagster-dbt project, the translator,
-and the long-lived dbt worker, selection and event conversion the simulation builds on.
+"""Reusable dbt machinery for any dagster-dbt project: class-gated dbt commands run in one dbt
+worker per step, the translator, the ``dg`` component.
 
 Nothing here imports the project's assets. The public names are loaded on first use, so the
 gated dbt process (``orch-dbt``) and the worker import none of Dagster's modules they do not use.
